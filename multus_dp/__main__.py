@@ -1,0 +1,3 @@
+from multus_dp.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,60 @@
+"""Show a pod's network-status (`multus-dp status <ns>/<pod>`) or all attachments on this node."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from .journal import JournalStore
+from .publish import FileStatusPublisher
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("pod", nargs="?", help="namespace/name of a pod; omit to list every attachment")
+    parser.add_argument("--state-dir", default="/var/lib/multus-dp", help="multus-dp stateDir")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.pod:
+        namespace, _, name = args.pod.rpartition("/")
+        data = FileStatusPublisher(args.state_dir).read(namespace or "default", name)
+        if data is None:
+            print(f"no network-status recorded for pod {namespace or 'default'}/{name} under {args.state_dir}")
+            return 1
+        status = data["networkStatus"]
+        if args.json:
+            print(json.dumps(status, indent=2))
+            return 0
+        print(f"pod {namespace or 'default'}/{name} (container {data['containerID']})")
+        _table(["NETWORK", "INTERFACE", "IPS", "MAC", "DEFAULT", "DEVICE"],
+               [[s["name"], s.get("interface", ""), ",".join(s.get("ips", [])), s.get("mac", ""),
+                 "yes" if s.get("default") else "", _device(s)] for s in status])
+        return 0
+    store = JournalStore(args.state_dir)
+    rows = []
+    records = []
+    for cid in store.list_ids():
+        journal = store.load(cid)
+        if journal is None:
+            continue
+        records.append(journal.to_json())
+        for e in journal.entries:
+            rows.append([journal.pod.label(), cid[:12], e.attachment.network, e.attachment.ifname, e.state])
+    if args.json:
+        print(json.dumps(records, indent=2))
+    elif rows:
+        _table(["POD", "CONTAINER", "NETWORK", "INTERFACE", "STATE"], rows)
+    else:
+        print(f"no attachments recorded under {args.state_dir}")
+    return 0
+
+
+def _device(entry: dict) -> str:
+    info = entry.get("device-info") or {}
+    return (info.get("pci") or {}).get("pci-address", "")
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
+    for row in [headers, *rows]:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())

@@ -1,0 +1,157 @@
+"""The crash-safe journal: one JSON file per container with the whole plan.
+
+Written atomically (temp + fsync + rename + directory fsync) before the first delegate
+runs and after every step, removed only when DEL (or a rollback) completed.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from multus_dp.cni.errors import CNIError, Code
+from multus_dp.networks.attachment import Attachment, PodRef
+
+JOURNAL_VERSION = 1
+
+# attachment states
+PLANNED = "planned"     # nothing ran yet: DEL skips it
+RUNNING = "running"     # delegate ADD was started: DEL must run
+ADDED = "added"
+FAILED = "failed"       # ADD failed: DEL must still run (the delegate may have left things)
+DELETED = "deleted"
+
+
+@dataclass
+class JournalEntry:
+    attachment: Attachment
+    state: str = PLANNED
+    result: dict[str, Any] | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.attachment.to_json(), "state": self.state, "result": self.result, "error": self.error}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "JournalEntry":
+        return cls(Attachment.from_json(data), data.get("state", PLANNED), data.get("result"), data.get("error"))
+
+
+@dataclass
+class Journal:
+    container_id: str
+    netns: str
+    ifname: str
+    pod: PodRef
+    cni_version: str
+    cni_args: str = ""
+    entries: list[JournalEntry] = field(default_factory=list)
+    status: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": JOURNAL_VERSION, "containerID": self.container_id, "netns": self.netns,
+            "ifname": self.ifname, "pod": vars(self.pod), "cniVersion": self.cni_version,
+            "cniArgs": self.cni_args, "attachments": [e.to_json() for e in self.entries],
+            "networkStatus": self.status,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Journal":
+        if data.get("version") != JOURNAL_VERSION:
+            raise ValueError(f"unknown journal version {data.get('version')!r}")
+        return cls(
+            container_id=data["containerID"], netns=data.get("netns", ""), ifname=data.get("ifname", ""),
+            pod=PodRef(**(data.get("pod") or {})), cni_version=data.get("cniVersion", "1.1.0"),
+            cni_args=data.get("cniArgs", ""),
+            entries=[JournalEntry.from_json(e) for e in data.get("attachments", [])],
+            status=list(data.get("networkStatus") or []),
+        )
+
+
+class JournalStore:
+    """Journals under `<stateDir>/attachments/`. Writes from parallel delegates are serialized."""
+
+    def __init__(self, state_dir: str) -> None:
+        self.dir = Path(state_dir) / "attachments"
+        self.lock_dir = Path(state_dir) / "locks"
+        self._write_lock = threading.Lock()
+
+    def path(self, container_id: str) -> Path:
+        return self.dir / f"{container_id}.json"
+
+    def save(self, journal: Journal) -> None:
+        data = json.dumps(journal.to_json(), indent=1, sort_keys=True).encode()
+        with self._write_lock:
+            try:
+                atomic_write(self.path(journal.container_id), data)
+            except OSError as exc:
+                raise CNIError(Code.STATE_FAILURE, f"cannot write journal for container "
+                               f"{journal.container_id}: {exc}") from exc
+
+    def load(self, container_id: str) -> Journal | None:
+        path = self.path(container_id)
+        try:
+            data = json.loads(path.read_bytes())
+            return Journal.from_json(data)
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CNIError(Code.STATE_FAILURE, f"journal {path} is corrupt: {exc}; "
+                           "inspect it and remove it once the attachments are cleaned up") from exc
+
+    def remove(self, container_id: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path(container_id).unlink()
+            _fsync_dir(self.dir)
+
+    def list_ids(self) -> list[str]:
+        if not self.dir.is_dir():
+            return []
+        return sorted(p.stem for p in self.dir.glob("*.json"))
+
+    @contextlib.contextmanager
+    def container_lock(self, container_id: str) -> Iterator[None]:
+        """flock per container: two processes never work on one container at once."""
+        self.lock_dir.mkdir(parents=True, exist_ok=True)
+        path = self.lock_dir / f"{container_id}.lock"
+        fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

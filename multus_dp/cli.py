@@ -1,0 +1,49 @@
+"""The `multus-dp` command.
+
+Each subcommand lives in the layer it belongs to and exposes `configure(parser)` and
+`run(args) -> int`; this file only lists them. `multus-dp cni` takes a fast path that
+builds no parser: it is what a runtime execs in thin mode.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# (name, module, one-line help) — add a line to add a subcommand
+SUBCOMMANDS: list[tuple[str, str, str]] = [
+    ("cni", "multus_dp.chain.cli_cni", "run as the CNI plugin (thin mode): CNI_* env + config on stdin"),
+    ("demo", "multus_dp.demo", "run the embedded demo on this machine and clean up"),
+    ("status", "multus_dp.chain.cli_status", "show a pod's network-status or the node's attachments"),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from multus_dp import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="multus-dp",
+        description="SR-IOV/DPDK-aware multi-network CNI meta-plugin: a cluster eth0 plus any number "
+                    "of extra networks, VFs in kernel or DPDK mode.")
+    parser.add_argument("--version", action="version", version=f"multus-dp {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name, help_text in SUBCOMMANDS:
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip().splitlines()[0])
+        module.configure(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["cni"] and len(argv) == 1:
+        from multus_dp.chain import cli_cni
+        return cli_cni.run(None)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    return int(args._run(args) or 0)

@@ -1,0 +1,1 @@
+"""The CNI specification as code. Imports nothing else of multus_dp."""

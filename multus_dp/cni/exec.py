@@ -1,0 +1,64 @@
+"""The exec seam: run a plugin binary with env + stdin under a deadline.
+
+Every delegate and VERSION probe goes through an `Executor`. The real one runs the
+plugin in its own process group and kills the whole group when the deadline passes,
+so a hung plugin cannot leave children behind.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class ExecOutcome:
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+    timed_out: bool = False
+    seconds: float = 0.0
+
+
+class Executor(Protocol):
+    def run(self, path: str, env: dict[str, str], stdin: bytes, timeout: float) -> ExecOutcome: ...
+
+
+class SubprocessExecutor:
+    """Runs plugins as real processes, each the leader of a new process group."""
+
+    def __init__(self, reap_timeout: float = 5.0) -> None:
+        self.reap_timeout = reap_timeout
+
+    def run(self, path: str, env: dict[str, str], stdin: bytes, timeout: float) -> ExecOutcome:
+        start = time.monotonic()
+        proc = subprocess.Popen(
+            [path], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            start_new_session=True, close_fds=True,
+        )
+        try:
+            out, err = proc.communicate(stdin, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc.pid)
+            try:
+                out, err = proc.communicate(timeout=self.reap_timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, err = b"", b""
+            return ExecOutcome(proc.returncode if proc.returncode is not None else -9, out, err,
+                               timed_out=True, seconds=time.monotonic() - start)
+        finally:
+            if proc.returncode is None:
+                _kill_group(proc.pid)
+                proc.wait()
+        return ExecOutcome(proc.returncode, out, err, seconds=time.monotonic() - start)
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

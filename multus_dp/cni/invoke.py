@@ -1,0 +1,272 @@
+"""Delegate invocation: locate a plugin, negotiate its version, exec it, parse its output,
+and run a whole network configuration list with libcni's semantics.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import result as cniresult
+from .config import NetworkConfig
+from .errors import CNIError, Code, from_plugin_output
+from .exec import Executor, SubprocessExecutor
+from .versions import LATEST, at_least, highest_common, is_supported
+
+PLAIN_NAME_RE = re.compile(r"^[A-Za-z0-9_+\-][A-Za-z0-9_.+\-]*$")
+DEFAULT_DELEGATE_TIMEOUT = 60.0
+
+
+def check_plugin_type(plugin_type: Any) -> str:
+    """A plugin `type` must be a plain file name: no path, no '..', no NUL."""
+    if (not isinstance(plugin_type, str) or not plugin_type or "/" in plugin_type or ".." in plugin_type
+            or "\0" in plugin_type or not PLAIN_NAME_RE.match(plugin_type)):
+        raise CNIError(Code.INVALID_CONFIG,
+                       f"invalid plugin type {plugin_type!r}: must be a plain executable name found in CNI_PATH")
+    return plugin_type
+
+
+def find_plugin(plugin_type: str, paths: Sequence[str]) -> str:
+    check_plugin_type(plugin_type)
+    for directory in paths:
+        candidate = os.path.join(directory, plugin_type)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    raise CNIError(Code.DELEGATE_NOT_FOUND,
+                   f"failed to find plugin {plugin_type!r} in path {list(paths)}")
+
+
+@dataclass
+class RuntimeConf:
+    """What the runtime knows about one attachment (libcni's RuntimeConf)."""
+
+    container_id: str
+    netns: str
+    ifname: str
+    args: Sequence[tuple[str, str]] = ()
+    capability_args: Mapping[str, Any] = field(default_factory=dict)
+
+    def cni_args(self) -> str:
+        return ";".join(f"{k}={v}" for k, v in self.args)
+
+
+class VersionCache:
+    """VERSION answers per plugin binary, keyed by path + mtime so an upgrade is noticed."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[str, int], tuple[str, ...]] = {}
+
+    def get(self, path: str) -> tuple[str, ...] | None:
+        key = (path, _mtime(path))
+        with self._lock:
+            return self._cache.get(key)
+
+    def put(self, path: str, versions: Iterable[str]) -> None:
+        key = (path, _mtime(path))
+        with self._lock:
+            self._cache[key] = tuple(versions)
+
+
+def _mtime(path: str) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return -1
+
+
+class DelegateInvoker:
+    """Runs plugins. Thread-safe: secondary attachments may run in parallel."""
+
+    def __init__(self, executor: Executor | None = None, timeout: float = DEFAULT_DELEGATE_TIMEOUT,
+                 version_cache: VersionCache | None = None, base_env: Mapping[str, str] | None = None) -> None:
+        self.executor = executor or SubprocessExecutor()
+        self.timeout = timeout
+        self.versions = version_cache or VersionCache()
+        if base_env is None:
+            base_env = {k: v for k, v in os.environ.items() if not k.startswith("CNI_")}
+        self.base_env = dict(base_env)
+
+    # ---- one plugin -------------------------------------------------------------------
+    def supported_versions(self, path: str, fallback: str) -> tuple[str, ...]:
+        cached = self.versions.get(path)
+        if cached is not None:
+            return cached
+        probe = json.dumps({"cniVersion": fallback}).encode()
+        env = {**self.base_env, "CNI_COMMAND": "VERSION"}
+        outcome = self.executor.run(path, env, probe, self.timeout)
+        versions: tuple[str, ...] = (fallback,)
+        if outcome.returncode == 0 and not outcome.timed_out:
+            try:
+                data = json.loads(outcome.stdout)
+                found = tuple(v for v in data.get("supportedVersions", []) if isinstance(v, str))
+                if found:
+                    versions = found
+            except (ValueError, AttributeError):
+                pass
+        self.versions.put(path, versions)
+        return versions
+
+    def negotiate(self, path: str, config_version: str) -> str:
+        """The highest version both we and the plugin support."""
+        theirs = self.supported_versions(path, config_version)
+        best = highest_common(theirs)
+        if best is None:
+            raise CNIError(Code.INCOMPATIBLE_VERSION,
+                           f"plugin {os.path.basename(path)} supports {list(theirs)}, none of which multus-dp speaks")
+        return best
+
+    def exec_plugin(self, path: str, command: str, netconf: dict[str, Any], rt: RuntimeConf,
+                    cni_path: Sequence[str]) -> dict[str, Any] | None:
+        env = dict(self.base_env)
+        env.update({"CNI_COMMAND": command, "CNI_PATH": ":".join(cni_path)})
+        if command not in ("GC", "STATUS"):
+            env.update({"CNI_CONTAINERID": rt.container_id, "CNI_IFNAME": rt.ifname})
+            if rt.netns:
+                env["CNI_NETNS"] = rt.netns
+            if rt.args:
+                env["CNI_ARGS"] = rt.cni_args()
+        plugin = os.path.basename(path)
+        stdin = json.dumps(netconf).encode()
+        outcome = self.executor.run(path, env, stdin, self.timeout)
+        if outcome.timed_out:
+            raise CNIError(Code.DELEGATE_TIMEOUT,
+                           f"plugin {plugin} {command} timed out after {self.timeout:g}s; its process group was killed")
+        if outcome.returncode != 0:
+            raise _plugin_error(plugin, command, outcome.returncode, outcome.stdout, outcome.stderr)
+        if command != "ADD":
+            return None
+        text = outcome.stdout.strip()
+        if not text:
+            raise CNIError(Code.DELEGATE_BAD_OUTPUT, f"plugin {plugin} ADD printed no result")
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise CNIError(Code.DELEGATE_BAD_OUTPUT, f"plugin {plugin} ADD printed invalid JSON: {exc}",
+                           text[:500].decode(errors="replace")) from exc
+        if not isinstance(data, dict):
+            raise CNIError(Code.DELEGATE_BAD_OUTPUT, f"plugin {plugin} ADD printed JSON that is not an object")
+        if "cniVersion" not in data:
+            data["cniVersion"] = netconf.get("cniVersion", LATEST)
+        return cniresult.validate(data)
+
+    # ---- a network configuration list (libcni semantics) --------------------------------
+    def _plugin_conf(self, net: NetworkConfig, plugin: dict[str, Any], version: str, rt: RuntimeConf,
+                     prev: dict[str, Any] | None) -> dict[str, Any]:
+        conf = dict(plugin)
+        conf["name"] = net.name
+        conf["cniVersion"] = version
+        caps = plugin.get("capabilities") or {}
+        runtime_config = {cap: rt.capability_args[cap] for cap, enabled in caps.items()
+                          if enabled and cap in rt.capability_args}
+        if runtime_config:
+            conf["runtimeConfig"] = runtime_config
+        else:
+            conf.pop("runtimeConfig", None)
+        if prev is not None:
+            try:
+                conf["prevResult"] = cniresult.convert(prev, version)
+            except CNIError:
+                conf.pop("prevResult", None)  # a 0.1/0.2 plugin cannot take a result without IPs
+        else:
+            conf.pop("prevResult", None)
+        return conf
+
+    def _resolve(self, net: NetworkConfig, plugin: dict[str, Any], cni_path: Sequence[str]) -> tuple[str, str]:
+        path = find_plugin(plugin.get("type"), cni_path)
+        return path, self.negotiate(path, net.cni_version)
+
+    def add_list(self, net: NetworkConfig, rt: RuntimeConf, cni_path: Sequence[str]) -> dict[str, Any]:
+        """ADD every plugin in order; returns the final result in canonical (latest) form."""
+        prev: dict[str, Any] | None = None
+        for plugin in net.plugins:
+            path, version = self._resolve(net, plugin, cni_path)
+            conf = self._plugin_conf(net, plugin, version, rt, prev)
+            out = self.exec_plugin(path, "ADD", conf, rt, cni_path)
+            assert out is not None
+            prev = cniresult.convert(out, LATEST)
+        assert prev is not None
+        return prev
+
+    def del_list(self, net: NetworkConfig, rt: RuntimeConf, cni_path: Sequence[str],
+                 prev: dict[str, Any] | None) -> list[CNIError]:
+        """DEL in reverse; carries on past errors and returns them."""
+        errors: list[CNIError] = []
+        for plugin in reversed(net.plugins):
+            try:
+                path, version = self._resolve(net, plugin, cni_path)
+                use_prev = prev if at_least(version, "0.4.0") else None
+                conf = self._plugin_conf(net, plugin, version, rt, use_prev)
+                self.exec_plugin(path, "DEL", conf, rt, cni_path)
+            except CNIError as exc:
+                errors.append(exc)
+        return errors
+
+    def check_list(self, net: NetworkConfig, rt: RuntimeConf, cni_path: Sequence[str],
+                   prev: dict[str, Any] | None) -> bool:
+        """CHECK each plugin with the cached result; skipped (False) when below 0.4.0 or disabled."""
+        if net.disable_check or not at_least(net.cni_version, "0.4.0"):
+            return False
+        ran = False
+        for plugin in net.plugins:
+            path, version = self._resolve(net, plugin, cni_path)
+            if not at_least(version, "0.4.0"):
+                continue
+            conf = self._plugin_conf(net, plugin, version, rt, prev)
+            self.exec_plugin(path, "CHECK", conf, rt, cni_path)
+            ran = True
+        return ran
+
+    def gc_list(self, net: NetworkConfig, cni_path: Sequence[str], valid: list[dict[str, str]]) -> list[CNIError]:
+        """GC goes only to plugins that advertise 1.1.0 (others answer GC with code 3)."""
+        errors: list[CNIError] = []
+        if net.disable_gc:
+            return errors
+        rt = RuntimeConf(container_id="", netns="", ifname="")
+        for plugin in net.plugins:
+            try:
+                path = find_plugin(plugin.get("type"), cni_path)
+                if "1.1.0" not in self.supported_versions(path, net.cni_version):
+                    continue
+                conf = self._plugin_conf(net, plugin, "1.1.0", rt, None)
+                conf["cni.dev/valid-attachments"] = valid
+                conf["cni.dev/attachments"] = valid
+                self.exec_plugin(path, "GC", conf, rt, cni_path)
+            except CNIError as exc:
+                errors.append(exc)
+        return errors
+
+    def status_list(self, net: NetworkConfig, cni_path: Sequence[str]) -> None:
+        """STATUS to plugins that advertise 1.1.0; raises the first plugin's error."""
+        rt = RuntimeConf(container_id="", netns="", ifname="")
+        for plugin in net.plugins:
+            path = find_plugin(plugin.get("type"), cni_path)
+            if "1.1.0" not in self.supported_versions(path, net.cni_version):
+                continue
+            conf = self._plugin_conf(net, plugin, "1.1.0", rt, None)
+            self.exec_plugin(path, "STATUS", conf, rt, cni_path)
+
+
+def _plugin_error(plugin: str, command: str, returncode: int, stdout: bytes, stderr: bytes) -> CNIError:
+    text = stdout.strip()
+    try:
+        data = json.loads(text) if text else None
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and ("code" in data or "msg" in data):
+        err = from_plugin_output(data)
+        return CNIError(err.code, f"plugin {plugin} {command} failed: {err.msg}", err.details)
+    detail = (stderr.strip() or text)[:2000].decode(errors="replace")
+    return CNIError(Code.DELEGATE_FAILED, f"plugin {plugin} {command} failed with exit status {returncode}",
+                    detail)
+
+
+def version_reply(request_version: str | None) -> dict[str, Any]:
+    """Our VERSION answer: echo the asked version when valid, else the latest."""
+    from .versions import SUPPORTED_VERSIONS
+    version = request_version if request_version and is_supported(request_version) else LATEST
+    return {"cniVersion": version, "supportedVersions": list(SUPPORTED_VERSIONS)}

@@ -1,0 +1,46 @@
+"""CNI spec versions: parsing, ordering, negotiation."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .errors import CNIError, Code
+
+SUPPORTED_VERSIONS: tuple[str, ...] = ("0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
+LATEST = SUPPORTED_VERSIONS[-1]
+
+
+def parse(version: str) -> tuple[int, int, int]:
+    """'1.0.0' -> (1, 0, 0). Anything else is a code-1 error (incompatible version)."""
+    parts = version.split(".") if isinstance(version, str) else []
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        raise CNIError(Code.INCOMPATIBLE_VERSION, f"invalid CNI version {version!r}")
+    return int(parts[0]), int(parts[1]), int(parts[2])
+
+
+def at_least(version: str, minimum: str) -> bool:
+    return parse(version) >= parse(minimum)
+
+
+def is_supported(version: str) -> bool:
+    return version in SUPPORTED_VERSIONS
+
+
+def require_supported(version: str) -> str:
+    if not is_supported(version):
+        raise CNIError(Code.INCOMPATIBLE_VERSION, f"incompatible CNI versions: config is {version!r}, "
+                       f"plugin supports {list(SUPPORTED_VERSIONS)}")
+    return version
+
+
+def highest_common(theirs: Iterable[str], ours: Iterable[str] = SUPPORTED_VERSIONS) -> str | None:
+    common = set(theirs) & set(ours)
+    valid = [v for v in common if _parses(v)]
+    return max(valid, key=parse) if valid else None
+
+
+def _parses(version: str) -> bool:
+    try:
+        parse(version)
+    except CNIError:
+        return False
+    return True

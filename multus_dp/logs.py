@@ -1,0 +1,53 @@
+"""Structured JSON logs: one object per line with pod/container/network fields."""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+LEVELS = {"debug": logging.DEBUG, "verbose": logging.INFO, "info": logging.INFO,
+          "warning": logging.WARNING, "error": logging.ERROR, "panic": logging.CRITICAL}
+_CONTEXT_KEYS = ("pod", "container", "network", "ifname", "command", "phase", "vf", "duration_ms")
+
+
+class JSONFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(), "logger": record.name, "msg": record.getMessage(),
+        }
+        for key in _CONTEXT_KEYS:
+            value = getattr(record, key, None)
+            if value is not None:
+                out[key] = value
+        if record.exc_info:
+            out["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str)
+
+
+def setup(level: str = "info", log_file: str | None = None, to_stderr: bool = True) -> None:
+    """Configure the multus_dp logger once. Never logs to stdout: stdout is the CNI reply."""
+    root = logging.getLogger("multus_dp")
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(LEVELS.get(level.lower(), logging.INFO))
+    root.propagate = False
+    formatter = JSONFormatter()
+    if log_file:
+        try:
+            handler: logging.Handler = logging.FileHandler(log_file)
+            handler.setFormatter(formatter)
+            root.addHandler(handler)
+        except OSError:
+            to_stderr = True
+    if to_stderr:
+        stream = logging.StreamHandler(sys.stderr)
+        stream.setFormatter(formatter)
+        root.addHandler(stream)
+
+
+def get(name: str) -> logging.Logger:
+    return logging.getLogger(f"multus_dp.{name}")

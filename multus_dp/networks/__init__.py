@@ -1,0 +1,1 @@
+"""Which networks a pod gets: annotations, NADs/Networks, defaults, interface names."""

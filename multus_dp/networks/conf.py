@@ -1,0 +1,76 @@
+"""The multus-dp plugin configuration (what the runtime hands us on stdin).
+
+Multus' keys keep their names and meaning; keys of our own are marked below. Unknown
+keys are kept (extra="allow") so a Multus config drops in unchanged.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from multus_dp.cni.config import load_json
+from multus_dp.cni.errors import CNIError, Code
+from multus_dp.cni.versions import LATEST, parse
+
+
+class MultusConf(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    cniVersion: str = LATEST
+    name: str = "multus-dp"
+    type: str = "multus-dp"
+    # Multus keys
+    kubeconfig: str | None = None
+    clusterNetwork: str | None = None
+    defaultNetworks: list[str] = Field(default_factory=list)
+    delegates: list[dict[str, Any]] = Field(default_factory=list)
+    multusNamespace: str = "kube-system"
+    namespaceIsolation: bool = False
+    globalNamespaces: list[str] | str = Field(default_factory=lambda: ["default"])
+    systemNamespaces: list[str] = Field(default_factory=lambda: ["kube-system"])
+    readinessindicatorfile: str | None = None
+    confDir: str = "/etc/cni/multus/net.d"
+    cniDir: str = "/var/lib/cni/multus"
+    binDir: str = "/opt/cni/bin"
+    logLevel: str = "info"
+    logFile: str | None = None
+    logToStderr: bool = True
+    capabilities: dict[str, bool] = Field(default_factory=dict)
+    runtimeConfig: dict[str, Any] = Field(default_factory=dict)
+    args: dict[str, Any] | None = None
+    prevResult: dict[str, Any] | None = None
+    # multus-dp keys
+    stateDir: str = "/var/lib/multus-dp"
+    networksDir: str = "/etc/multus-dp/networks.d"
+    parallel: bool = True
+    delegateTimeout: float = Field(default=60.0, gt=0)
+    fullResult: bool = False
+    socketPath: str = "/run/multus-dp/daemon.sock"
+    nodeName: str | None = None
+
+    @field_validator("cniVersion")
+    @classmethod
+    def _version(cls, v: str) -> str:
+        parse(v)
+        return v
+
+    @field_validator("globalNamespaces", mode="before")
+    @classmethod
+    def _split_namespaces(cls, v: Any) -> Any:
+        # Multus writes globalNamespaces as a comma-separated string
+        if isinstance(v, str):
+            return [s.strip() for s in v.split(",") if s.strip()]
+        return v
+
+    def global_namespaces(self) -> list[str]:
+        return list(self.globalNamespaces) if isinstance(self.globalNamespaces, list) else []
+
+
+def parse_multus_conf(stdin: bytes) -> MultusConf:
+    raw = load_json(stdin)
+    try:
+        return MultusConf.model_validate(raw)
+    except ValidationError as exc:
+        parts = [f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()]
+        raise CNIError(Code.INVALID_CONFIG, f"invalid multus-dp configuration: {'; '.join(parts)}") from exc

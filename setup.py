@@ -1,0 +1,56 @@
+"""Build glue for the native parts (kept out of pyproject.toml because cffi and a
+custom build step need code).
+
+- native/netops_build.py (if present) is a cffi out-of-line API-mode builder;
+  setuptools compiles it into multus_dp._netops_cffi.
+- native/shim.c (if present) is compiled into multus_dp/bin/multus-dp-shim, a
+  plain C executable shipped inside the package.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from setuptools import setup
+from setuptools.command.build_py import build_py
+from setuptools.command.develop import develop
+
+ROOT = Path(__file__).resolve().parent
+SHIM_SRC = ROOT / "native" / "shim.c"
+
+
+def _compile_shim(out_dir: Path) -> None:
+    if not SHIM_SRC.exists():
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cc = os.environ.get("CC") or shutil.which("cc") or "gcc"
+    target = out_dir / "multus-dp-shim"
+    subprocess.check_call([cc, "-O2", "-Wall", "-Wextra", "-Werror", "-std=c11",
+                           "-D_GNU_SOURCE", "-o", str(target), str(SHIM_SRC)])
+
+
+class BuildPyWithShim(build_py):
+    def run(self) -> None:
+        super().run()
+        _compile_shim(Path(self.build_lib) / "multus_dp" / "bin")
+        # editable installs read from the source tree
+        _compile_shim(ROOT / "multus_dp" / "bin")
+
+
+class DevelopWithShim(develop):
+    def run(self) -> None:
+        super().run()
+        _compile_shim(ROOT / "multus_dp" / "bin")
+
+
+cffi_modules = []
+if (ROOT / "native" / "netops_build.py").exists():
+    cffi_modules.append("native/netops_build.py:ffibuilder")
+
+setup(
+    cffi_modules=cffi_modules,
+    cmdclass={"build_py": BuildPyWithShim, "develop": DevelopWithShim},
+    package_data={"multus_dp": ["bin/*"]},
+)

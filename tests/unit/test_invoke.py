@@ -1,0 +1,124 @@
+"""Delegate invocation against fake plugin scripts (real processes, no mocks)."""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from multus_dp.cni.config import parse_network_config
+from multus_dp.cni.errors import CNIError
+from multus_dp.cni.invoke import DelegateInvoker, RuntimeConf, find_plugin
+
+RT = RuntimeConf(container_id="c1", netns="/run/netns/none", ifname="eth0", args=[("IgnoreUnknown", "1")])
+
+
+def net(*types: str, version: str = "1.0.0", **extra) -> object:
+    return parse_network_config({"cniVersion": version, "name": "n1",
+                                 "plugins": [{"type": t, **extra} for t in types]})
+
+
+@pytest.mark.parametrize("bad", ["../../bin/sh", "/bin/true", "a/b", "..", "x\0y", "", ".hidden", 7])
+def test_non_plain_type_refused_nothing_executed(fake_plugins, tmp_path: Path, bad) -> None:
+    canary = tmp_path / "canary"
+    fake_plugins.make("true", canary=str(canary))
+    with pytest.raises(CNIError) as err:
+        find_plugin(bad, [str(fake_plugins.dir)])
+    assert err.value.code == 7
+    assert not canary.exists()
+
+
+def test_negotiates_highest_common_and_converts_back(fake_plugins) -> None:
+    old = fake_plugins.make("old", versions=["0.1.0", "0.2.0", "0.3.1"], address="10.9.0.2/24")
+    inv = DelegateInvoker()
+    result = inv.add_list(net("old", version="1.0.0"), RT, [str(fake_plugins.dir)])
+    sent = json.loads(old.calls()[-1]["stdin"])
+    assert sent["cniVersion"] == "0.3.1"
+    assert result["cniVersion"] == "1.1.0" and "version" not in result["ips"][0]
+    assert old.calls()[-1]["env"]["CNI_PATH"] == str(fake_plugins.dir)
+
+
+def test_version_probe_cached_per_path_and_mtime(fake_plugins) -> None:
+    plugin = fake_plugins.make("p1")
+    inv = DelegateInvoker()
+    for _ in range(3):
+        inv.add_list(net("p1"), RT, [str(fake_plugins.dir)])
+    assert [c["command"] for c in plugin.calls()].count("VERSION") == 1
+    time.sleep(0.01)
+    os.utime(plugin.path)  # an upgraded binary is probed again
+    inv.add_list(net("p1"), RT, [str(fake_plugins.dir)])
+    assert [c["command"] for c in plugin.calls()].count("VERSION") == 2
+
+
+def test_chain_passes_prev_result_and_runtime_config(fake_plugins) -> None:
+    fake_plugins.make("a")
+    b = fake_plugins.make("b")
+    conf = parse_network_config({"cniVersion": "1.0.0", "name": "n1", "plugins": [
+        {"type": "a"}, {"type": "b", "capabilities": {"mac": True, "ips": False}}]})
+    rt = RuntimeConf("c1", "/run/netns/x", "net1", capability_args={"mac": "02:00:00:00:00:01", "ips": ["1.2.3.4/24"]})
+    DelegateInvoker().add_list(conf, rt, [str(fake_plugins.dir)])
+    sent = json.loads(b.calls()[-1]["stdin"])
+    assert sent["prevResult"]["interfaces"][0]["name"] == "net1"
+    assert sent["runtimeConfig"] == {"mac": "02:00:00:00:00:01"}
+    assert sent["name"] == "n1"
+
+
+def test_del_runs_in_reverse_and_collects_errors(fake_plugins) -> None:
+    a = fake_plugins.make("a", fail={"DEL": (11, "busy")})
+    b = fake_plugins.make("b")
+    errors = DelegateInvoker().del_list(net("a", "b"), RT, [str(fake_plugins.dir)], None)
+    assert [e.code for e in errors] == [11] and "busy" in errors[0].msg
+    assert b.commands() == ["DEL"] and a.commands() == ["DEL"]
+    assert b.calls()[-1]["command"] == "DEL"
+
+
+def test_debian_style_error_without_cniversion(fake_plugins) -> None:
+    fake_plugins.make("bad", fail={"ADD": (7, "invalid subnet")})
+    with pytest.raises(CNIError) as err:
+        DelegateInvoker().add_list(net("bad"), RT, [str(fake_plugins.dir)])
+    assert err.value.code == 7 and "plugin bad ADD failed: invalid subnet" in err.value.msg
+
+
+@pytest.mark.parametrize("output", ["", "not json", "[1]", '{"cniVersion": "1.0.0", "ips": [{"gateway": "1.1.1.1"}]}'])
+def test_bad_result_output(fake_plugins, output: str) -> None:
+    fake_plugins.make("garbage", raw_output=output)
+    with pytest.raises(CNIError) as err:
+        DelegateInvoker().add_list(net("garbage"), RT, [str(fake_plugins.dir)])
+    assert err.value.code in (6, 103)
+
+
+def test_hung_delegate_times_out_and_group_is_killed(fake_plugins) -> None:
+    hang = fake_plugins.make("hang", sleep={"ADD": 30}, spawn_child=True)
+    inv = DelegateInvoker(timeout=1.0)
+    start = time.monotonic()
+    with pytest.raises(CNIError) as err:
+        inv.add_list(net("hang"), RT, [str(fake_plugins.dir)])
+    assert time.monotonic() - start < 10
+    assert err.value.code == 102 and "timed out" in err.value.msg
+    child = int(Path(str(hang.log) + ".child").read_text())
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and _alive(child):
+        time.sleep(0.05)
+    assert not _alive(child), "the delegate's child process survived the timeout"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_gc_and_status_only_to_11_delegates(fake_plugins) -> None:
+    old = fake_plugins.make("old10")
+    new = fake_plugins.make("new11", versions=["1.0.0", "1.1.0"])
+    conf = parse_network_config({"cniVersion": "1.1.0", "name": "n", "plugins": [{"type": "old10"}, {"type": "new11"}]})
+    inv = DelegateInvoker()
+    assert inv.gc_list(conf, [str(fake_plugins.dir)], [{"containerID": "c", "ifname": "eth0"}]) == []
+    inv.status_list(conf, [str(fake_plugins.dir)])
+    assert old.commands() == [] and new.commands() == ["GC", "STATUS"]
+    gc_conf = json.loads(new.calls()[1]["stdin"])
+    assert gc_conf["cni.dev/valid-attachments"] == [{"containerID": "c", "ifname": "eth0"}]
