@@ -13,15 +13,13 @@ from dataclasses import dataclass
 from multus_dp import logs
 from multus_dp.cni.config import load_json
 from multus_dp.cni.errors import CNIError, Code
-from multus_dp.cni.invoke import DelegateInvoker, version_reply
+from multus_dp.cni.invoke import version_reply
 from multus_dp.cni.request import CNIRequest, parse_request
 from multus_dp.cni.versions import LATEST, is_supported, require_supported
 from multus_dp.networks.conf import MultusConf, parse_multus_conf
 
-from .delegates import Delegates
-from .journal import JournalStore
-from .publish import FileStatusPublisher
 from .runner import ChainRunner
+from .services import build_runner, default_services
 
 log = logs.get("entry")
 
@@ -35,11 +33,7 @@ class Reply:
 
 
 def build_thin_runner(conf: MultusConf) -> ChainRunner:
-    from multus_dp.networks.select import delegate_attachments
-
-    invoker = DelegateInvoker(timeout=conf.delegateTimeout)
-    return ChainRunner(conf=conf, delegates=Delegates(invoker), journals=JournalStore(conf.stateDir),
-                       select=delegate_attachments, publisher=FileStatusPublisher(conf.stateDir))
+    return build_runner(conf, default_services(conf))
 
 
 def _reply_version(stdin: bytes) -> str:

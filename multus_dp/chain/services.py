@@ -1,0 +1,50 @@
+"""The long-lived pieces a runner is built from.
+
+Thin mode builds them per call (`default_services`); the daemon builds them once and
+passes the same `Services` to every request, so version caches, watch caches, hardware
+model and kernel handles live across requests.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from multus_dp.cni.invoke import DelegateInvoker
+from multus_dp.k8s.sources import NetworkSource, PodSource
+from multus_dp.networks.conf import MultusConf
+
+from .delegates import BuiltinDelegate, Delegates
+from .journal import JournalStore
+from .publish import FileStatusPublisher, StatusPublisher
+from .runner import ChainRunner, PhaseObserver
+
+
+@dataclass
+class Services:
+    invoker: DelegateInvoker
+    pod_source: PodSource | None = None
+    network_source: NetworkSource | None = None
+    publisher: StatusPublisher | None = None
+    builtins: dict[str, BuiltinDelegate] = field(default_factory=dict)
+    observe_phase: PhaseObserver | None = None
+    # extra hooks (device-info lookup, readiness checks) added by later layers
+    device_info: Callable[..., dict[str, Any] | None] | None = None
+    ready_checks: list[Callable[[], str | None]] = field(default_factory=list)
+
+
+def default_services(conf: MultusConf) -> Services:
+    """Standalone services: no daemon, no Kubernetes."""
+    return Services(invoker=DelegateInvoker(timeout=conf.delegateTimeout),
+                    publisher=FileStatusPublisher(conf.stateDir))
+
+
+def build_runner(conf: MultusConf, services: Services) -> ChainRunner:
+    from multus_dp.networks.select import delegate_attachments
+
+    runner = ChainRunner(conf=conf, delegates=Delegates(services.invoker, services.builtins),
+                         journals=JournalStore(conf.stateDir), select=delegate_attachments,
+                         publisher=services.publisher, observe_phase=services.observe_phase,
+                         device_info=services.device_info)
+    for check in services.ready_checks:
+        runner.add_ready_check(check)
+    return runner

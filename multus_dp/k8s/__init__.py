@@ -1,0 +1,1 @@
+"""Kubernetes access (watch caches, status patch, events) and the standalone sources."""
