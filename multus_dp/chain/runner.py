@@ -7,6 +7,8 @@ so it works when the pod, the API or the netns are gone.
 """
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -101,7 +103,11 @@ class ChainRunner:
             return self._final_result(journal)
 
     def _device_info(self, att: Attachment, journal: Journal) -> dict[str, Any] | None:
-        return self.device_info(att, journal.container_id) if self.device_info else None
+        if self.device_info is not None:
+            info = self.device_info(att, journal.container_id)
+            if info is not None:
+                return info
+        return read_device_info(att)
 
     def _run_adds(self, journal: Journal, cni_path: Sequence[str]) -> None:
         entries = journal.entries
@@ -225,6 +231,7 @@ class ChainRunner:
             if errors:
                 failures.extend(e.prefixed(self._where(journal, att)) for e in errors)
                 continue
+            remove_device_info(att)
             entry.state = DELETED
             if persist:
                 self.journals.save(journal)
@@ -289,6 +296,26 @@ class ChainRunner:
             if reason:
                 return reason
         return None
+
+
+def read_device_info(att: Attachment) -> dict[str, Any] | None:
+    """The device-info file a delegate (or the device plugin) wrote for this attachment."""
+    path = att.capability_args.get("CNIDeviceInfoFile")
+    if not path:
+        return None
+    try:
+        with open(path, "rb") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def remove_device_info(att: Attachment) -> None:
+    path = att.capability_args.get("CNIDeviceInfoFile")
+    if path:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
 
 
 def _check_unique_ifnames(req: CNIRequest, plan: list[Attachment]) -> None:

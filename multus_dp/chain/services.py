@@ -30,19 +30,25 @@ class Services:
     # extra hooks (device-info lookup, readiness checks) added by later layers
     device_info: Callable[..., dict[str, Any] | None] | None = None
     ready_checks: list[Callable[[], str | None]] = field(default_factory=list)
+    # (pod uid, resourceName) -> device IDs the kubelet assigned (the hardware module's checkpoint reader)
+    device_ids: Callable[[str, str], list[str]] | None = None
 
 
 def default_services(conf: MultusConf) -> Services:
     """Standalone services: no daemon, no Kubernetes."""
+    from multus_dp.k8s.standalone import DirectoryNetworkSource
+
     return Services(invoker=DelegateInvoker(timeout=conf.delegateTimeout),
+                    network_source=DirectoryNetworkSource(conf.networksDir),
                     publisher=FileStatusPublisher(conf.stateDir))
 
 
 def build_runner(conf: MultusConf, services: Services) -> ChainRunner:
-    from multus_dp.networks.select import delegate_attachments
+    from multus_dp.networks.select import Selector
 
+    selector = Selector(services.pod_source, services.network_source, services.device_ids)
     runner = ChainRunner(conf=conf, delegates=Delegates(services.invoker, services.builtins),
-                         journals=JournalStore(conf.stateDir), select=delegate_attachments,
+                         journals=JournalStore(conf.stateDir), select=selector,
                          publisher=services.publisher, observe_phase=services.observe_phase,
                          device_info=services.device_info)
     for check in services.ready_checks:

@@ -31,6 +31,7 @@ class MultusConf(BaseModel):
     systemNamespaces: list[str] = Field(default_factory=lambda: ["kube-system"])
     readinessindicatorfile: str | None = None
     confDir: str = "/etc/cni/multus/net.d"
+    cniConfigDir: str = "/etc/cni/net.d"
     cniDir: str = "/var/lib/cni/multus"
     binDir: str = "/opt/cni/bin"
     logLevel: str = "info"
@@ -48,6 +49,7 @@ class MultusConf(BaseModel):
     fullResult: bool = False
     socketPath: str = "/run/multus-dp/daemon.sock"
     nodeName: str | None = None
+    deviceInfoDir: str = "/var/run/k8s.cni.cncf.io/devinfo"
 
     @field_validator("cniVersion")
     @classmethod

@@ -1,0 +1,125 @@
+"""Syntax rules shared by the annotation forms and the NAD/Network objects.
+
+Each check returns a problem description (str) or None, so callers can put the pod, the
+element and the offending value in front of it.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any
+
+from multus_dp.cni.request import ifname_problem
+
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
+GUID_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){7}$")
+PCI_RE = re.compile(r"^([0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$")
+DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")
+PROTOCOLS = ("tcp", "udp", "sctp")
+
+
+def name_problem(value: Any) -> str | None:
+    if not isinstance(value, str) or not value:
+        return "must be a non-empty string"
+    if len(value) > 253 or not DNS1123_SUBDOMAIN.match(value):
+        return (f"{value!r} is not a valid DNS-1123 subdomain name (lowercase letters, digits, '-' and '.', "
+                "starting and ending with a letter or digit, at most 253 characters)")
+    return None
+
+
+def namespace_problem(value: Any) -> str | None:
+    if not isinstance(value, str) or not value:
+        return "must be a non-empty string"
+    if len(value) > 63 or not DNS1123_LABEL.match(value):
+        return (f"{value!r} is not a valid namespace (DNS-1123 label: lowercase letters, digits and '-', "
+                "at most 63 characters)")
+    return None
+
+
+def interface_problem(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return "must be a string"
+    problem = ifname_problem(value)
+    return f"{value!r} is not a valid interface name: {problem}" if problem else None
+
+
+def cidr_problem(value: Any) -> str | None:
+    if not isinstance(value, str) or "/" not in value:
+        return f"{value!r} is not an IP address with a prefix length (like 10.1.1.5/24)"
+    try:
+        ipaddress.ip_interface(value)
+    except ValueError:
+        return f"{value!r} is not a valid IP address with prefix length"
+    return None
+
+
+def ip_problem(value: Any) -> str | None:
+    try:
+        ipaddress.ip_address(value)
+    except (ValueError, TypeError):
+        return f"{value!r} is not a valid IP address"
+    return None
+
+
+def mac_problem(value: Any) -> str | None:
+    if not isinstance(value, str) or not MAC_RE.match(value):
+        return f"{value!r} is not a MAC address (six hex octets separated by ':')"
+    first = int(value[:2], 16)
+    if first & 1:
+        return f"{value!r} is a multicast MAC address; an interface needs a unicast one"
+    if value.replace(":", "") == "000000000000":
+        return f"{value!r} is the all-zero MAC address"
+    return None
+
+
+def guid_problem(value: Any) -> str | None:
+    if not isinstance(value, str) or not GUID_RE.match(value):
+        return f"{value!r} is not an InfiniBand GUID (eight hex octets separated by ':')"
+    return None
+
+
+def device_id_problem(value: Any) -> str | None:
+    if not isinstance(value, str) or not DEVICE_ID_RE.match(value):
+        return f"{value!r} is not a device ID (a PCI address like 0000:af:06.0 or a device name)"
+    return None
+
+
+def port_mapping_problem(value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return f"{value!r} is not an object"
+    unknown = set(value) - {"hostPort", "containerPort", "protocol", "hostIP"}
+    if unknown:
+        return f"unknown key(s) {sorted(unknown)} (allowed: hostPort, containerPort, protocol, hostIP)"
+    for key in ("hostPort", "containerPort"):
+        port = value.get(key)
+        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+            return f"{key} {port!r} must be an integer port in 1-65535"
+    protocol = value.get("protocol", "tcp")
+    if not isinstance(protocol, str) or protocol.lower() not in PROTOCOLS:
+        return f"protocol {protocol!r} must be one of tcp, udp, sctp"
+    if "hostIP" in value and value["hostIP"] != "":
+        problem = ip_problem(value["hostIP"])
+        if problem:
+            return f"hostIP: {problem}"
+    return None
+
+
+def bandwidth_problem(value: Any) -> str | None:
+    """The bandwidth plugin's rules: non-negative integers; a rate needs a burst."""
+    if not isinstance(value, dict):
+        return f"{value!r} is not an object"
+    keys = ("ingressRate", "ingressBurst", "egressRate", "egressBurst")
+    unknown = set(value) - set(keys)
+    if unknown:
+        return f"unknown key(s) {sorted(unknown)} (allowed: {', '.join(keys)})"
+    for key in keys:
+        if key in value:
+            v = value[key]
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                return f"{key} {v!r} must be a non-negative integer"
+    for direction in ("ingress", "egress"):
+        if value.get(f"{direction}Rate", 0) > 0 and value.get(f"{direction}Burst", 0) <= 0:
+            return f"{direction}Rate is set, so {direction}Burst must be set and greater than 0"
+    return None
