@@ -94,8 +94,6 @@ def dispatch(runner: ChainRunner, req: CNIRequest, stdin: bytes) -> dict | None:
                            + "; ".join(e.msg for e in errors))
         return None
     if req.command == "STATUS":
-        reason = runner.not_ready_reason()
-        if reason:
-            raise CNIError(Code.PLUGIN_NOT_AVAILABLE, f"multus-dp is not ready: {reason}")
+        runner.status(req)
         return None
     raise CNIError(Code.INVALID_ENV, f"unsupported CNI_COMMAND {req.command!r}")

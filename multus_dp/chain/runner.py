@@ -19,6 +19,7 @@ from typing import Any
 from multus_dp import logs
 from multus_dp.cni import result as cniresult
 from multus_dp.cni.errors import CNIError, Code
+from multus_dp.cni.config import parse_network_config
 from multus_dp.cni.invoke import RuntimeConf, check_plugin_type
 from multus_dp.cni.request import CNIRequest, parse_cni_args
 from multus_dp.cni.versions import at_least
@@ -45,6 +46,7 @@ class ChainRunner:
     publisher: StatusPublisher | None = None
     observe_phase: PhaseObserver | None = None
     device_info: Callable[[Attachment, str], dict[str, Any] | None] | None = None
+    cluster_config: Callable[[MultusConf], dict[str, Any] | None] | None = None
     _ready_checks: list[Callable[[], str | None]] = field(default_factory=list)
 
     # ---- helpers -------------------------------------------------------------------------
@@ -282,7 +284,30 @@ class ChainRunner:
                 self.delete(stale)
             except CNIError as exc:
                 errors.append(exc)
+        errors.extend(self.gc_delegates(req, list(valid)))
         return errors
+
+    def status(self, req: CNIRequest) -> None:
+        """STATUS: our own readiness, then the cluster network's when it speaks 1.1.0."""
+        reason = self.not_ready_reason()
+        if reason:
+            raise CNIError(Code.PLUGIN_NOT_AVAILABLE, f"multus-dp is not ready: {reason}")
+        config = self.cluster_config(self.conf) if self.cluster_config else None
+        if config is None:
+            return
+        try:
+            self.delegates.invoker.status_list(parse_network_config(config), self.cni_path(req))
+        except CNIError as exc:
+            code = exc.code if exc.code in (Code.PLUGIN_NOT_AVAILABLE, Code.LIMITED_CONNECTIVITY) \
+                else Code.PLUGIN_NOT_AVAILABLE
+            raise CNIError(code, f"cluster network is not ready: {exc.msg}", exc.details) from exc
+
+    def gc_delegates(self, req: CNIRequest, valid: list[dict[str, Any]]) -> list[CNIError]:
+        """GC forwarded to the cluster network's plugins that speak 1.1.0."""
+        config = self.cluster_config(self.conf) if self.cluster_config else None
+        if config is None:
+            return []
+        return self.delegates.invoker.gc_list(parse_network_config(config), self.cni_path(req), valid)
 
     def add_ready_check(self, check: Callable[[], str | None]) -> None:
         self._ready_checks.append(check)

@@ -50,7 +50,7 @@ def build_runner(conf: MultusConf, services: Services) -> ChainRunner:
     runner = ChainRunner(conf=conf, delegates=Delegates(services.invoker, services.builtins),
                          journals=JournalStore(conf.stateDir), select=selector,
                          publisher=services.publisher, observe_phase=services.observe_phase,
-                         device_info=services.device_info)
+                         device_info=services.device_info, cluster_config=selector.cluster_config)
     for check in services.ready_checks:
         runner.add_ready_check(check)
     return runner

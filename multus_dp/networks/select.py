@@ -44,13 +44,19 @@ class Selector:
         obj = self._get(lambda src: src.get_nad(namespace, name), ref)
         if obj is None:
             raise CNIError(Code.NETWORK_NOT_FOUND, f"pod {pod}: NetworkAttachmentDefinition {ref} not found")
-        return nad_definition(obj, ref, [conf.confDir])
+        try:
+            return nad_definition(obj, ref, [conf.confDir])
+        except CNIError as exc:
+            raise exc.prefixed(f"pod {pod}") from exc
 
     def _legacy(self, namespace: str, name: str, pod: str) -> NetworkDefinition:
         for ns in dict.fromkeys((namespace, "default")):
             obj = self._get(lambda src: src.get_network(ns, name), f"{ns}/{name}")
             if obj is not None:
-                return legacy_network_definition(obj, f"{ns}/{name}")
+                try:
+                    return legacy_network_definition(obj, f"{ns}/{name}")
+                except CNIError as exc:
+                    raise exc.prefixed(f"pod {pod}") from exc
         raise CNIError(Code.NETWORK_NOT_FOUND, f"pod {pod}: Network {name!r} not found in namespace "
                        f"{namespace!r} or 'default'")
 
@@ -136,6 +142,14 @@ class Selector:
             plan.append(Attachment(network=definition.ref, ifname=ifname, config=definition.config,
                                    is_default=index == 0, capability_args=dict(kubelet_args) if index == 0 else {}))
         return plan
+
+    def cluster_config(self, conf: MultusConf) -> dict[str, Any] | None:
+        """The cluster network's config without a pod (for STATUS and GC)."""
+        if conf.clusterNetwork:
+            return self._cluster_network(conf, "(none)").config
+        if conf.delegates:
+            return self._delegates(conf)[0].config
+        return None
 
     def _cluster_network(self, conf: MultusConf, pod: str) -> NetworkDefinition:
         """Multus' order: a file path, a directory (first conf by name), a NAD in multusNamespace,
