@@ -1,5 +1,6 @@
-"""Run the embedded demo: a pod netns gets a bridge eth0 and a ptp net1 through
-`multus-dp cni`, its interfaces are shown, then DEL removes everything and the demo
+"""Run the embedded demo: the seed document's pod (Network objects flannel-conf and ptp-conf:
+eth0 + net0) and an NPWG pod with three networks are attached through `multus-dp cni`,
+their interfaces and network-status are shown, then DEL removes everything and the demo
 proves nothing is left."""
 from __future__ import annotations
 
@@ -30,6 +31,11 @@ class Demo:
         self.state_dir = self.tmp / "state"
         self.ipam_dir = self.tmp / "ipam"
         self.bridge = f"{self.tag}br0"
+        self.bridge_b = f"{self.tag}br1"
+        self.uplink = f"{self.tag}up0"
+        self.uplink_peer = f"{self.tag}up1"
+        self.networks_dir = self.tmp / "networks.d"
+        self.conf_dir = self.tmp / "net.d"
         self.netns: list[str] = []
 
     # ---- plumbing ------------------------------------------------------------------
@@ -60,39 +66,90 @@ class Demo:
         return json.loads(out) if out else None
 
     # ---- the scenario ---------------------------------------------------------------
-    def conf(self) -> dict[str, Any]:
+    def write_objects(self) -> None:
+        """The seed document's Network objects (a bridge stands in for flannel, which cannot run
+        here), plus NetworkAttachmentDefinitions for an NPWG pod, in a standalone networks dir."""
+        ipam = {"type": "host-local", "dataDir": str(self.ipam_dir)}
+        objects = [
+            {"apiVersion": "kubernetes.com/v1", "kind": "Network", "metadata": {"name": "flannel-conf"},
+             "plugin": "bridge", "args": json.dumps([{"bridge": self.bridge, "isGateway": True,
+                                                      "ipam": {**ipam, "subnet": "10.250.10.0/24"}}])},
+            {"apiVersion": "kubernetes.com/v1", "kind": "Network", "metadata": {"name": "ptp-conf"},
+             "plugin": "ptp", "args": json.dumps([{"ipam": {**ipam, "subnet": "10.168.1.0/24",
+                                                            "rangeStart": "10.168.1.11", "rangeEnd": "10.168.1.20",
+                                                            "routes": [{"dst": "0.0.0.0/0"}], "gateway": "10.168.1.1"}}])},
+            _nad("macvlan-conf", {"cniVersion": "1.0.0", "type": "macvlan", "master": self.uplink,
+                                  "mode": "bridge", "ipam": {**ipam, "subnet": "10.250.30.0/24"}}),
+            _nad("ptp-data", {"cniVersion": "1.0.0", "type": "ptp",
+                              "ipam": {**ipam, "subnet": "10.250.40.0/24"}}),
+            _nad("bridge-b", {"cniVersion": "1.0.0", "type": "bridge", "bridge": self.bridge_b,
+                              "ipam": {**ipam, "subnet": "10.250.50.0/24"}}),
+        ]
+        self.networks_dir.mkdir(parents=True, exist_ok=True)
+        (self.networks_dir / "demo.json").write_text(json.dumps({"apiVersion": "v1", "kind": "List",
+                                                                  "items": objects}, indent=1))
+        self.conf_dir.mkdir(parents=True, exist_ok=True)
+        (self.conf_dir / "10-cluster.conflist").write_text(json.dumps({
+            "cniVersion": "1.0.0", "name": "cluster", "plugins": [{
+                "type": "bridge", "bridge": self.bridge, "isGateway": True,
+                "ipam": {**ipam, "subnet": "10.250.10.0/24", "routes": [{"dst": "0.0.0.0/0"}]}}]}))
+
+    def conf(self, annotations: dict[str, str]) -> dict[str, Any]:
+        """What the runtime hands multus-dp: our conflist entry plus the pod's annotations in
+        runtimeConfig (containerd fills `io.kubernetes.cri.pod-annotations` in)."""
         return {
             "cniVersion": "1.0.0", "name": "multus-dp-demo", "type": "multus-dp",
-            "stateDir": str(self.state_dir),
-            "delegates": [
-                {"cniVersion": "1.0.0", "name": "demo-cluster", "plugins": [{
-                    "type": "bridge", "bridge": self.bridge, "isGateway": True, "ipMasq": False,
-                    "ipam": {"type": "host-local", "subnet": "10.250.10.0/24", "dataDir": str(self.ipam_dir),
-                             "routes": [{"dst": "0.0.0.0/0"}]}}]},
-                {"cniVersion": "1.0.0", "name": "demo-ptp", "type": "ptp", "ipMasq": False,
-                 "ipam": {"type": "host-local", "subnet": "10.250.20.0/24", "dataDir": str(self.ipam_dir)}},
-            ],
+            "capabilities": {"io.kubernetes.cri.pod-annotations": True},
+            "stateDir": str(self.state_dir), "networksDir": str(self.networks_dir),
+            "clusterNetwork": str(self.conf_dir / "10-cluster.conflist"),
+            "runtimeConfig": {"io.kubernetes.cri.pod-annotations": annotations},
         }
+
+    def pod(self, title: str, name: str, annotations: dict[str, str]) -> tuple[str, dict[str, Any]]:
+        netns_name = f"{self.tag}-{name[:6]}"
+        netns = self.add_netns(netns_name)
+        conf = self.conf(annotations)
+        print(f"== {title}")
+        for key, value in annotations.items():
+            print(f"   annotation {key}: {value}")
+        result = self.cni("ADD", conf, f"{self.tag}-{name}", netns,
+                          args=f"IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME={name}")
+        ips = ", ".join(ip["address"] for ip in (result or {}).get("ips", []))
+        print(f"   result to the runtime (cluster network): {ips}")
+        print(f"-- the pod's interfaces (ip -n {netns_name} addr):")
+        print(self.ip("-n", netns_name, "addr"))
+        self.cni("CHECK", conf, f"{self.tag}-{name}", netns)
+        print("   CHECK passed for every attachment")
+        status_file = self.state_dir / "status" / f"default_{name}.json"
+        status = json.loads(status_file.read_text())["networkStatus"]
+        print("-- network-status:")
+        for entry in status:
+            print(f"   {entry['name']:<24} {entry.get('interface', ''):<6} {','.join(entry.get('ips', [])):<16}"
+                  f" {'default' if entry.get('default') else ''}")
+        return netns, conf
 
     def run(self, keep: bool) -> int:
         forward = Path("/proc/sys/net/ipv4/ip_forward").read_text().strip()
         try:
-            netns = self.add_netns(f"{self.tag}-pod")
-            conf = self.conf()
-            print(f"== pod netns {netns}: ADD through `multus-dp cni` (bridge eth0 + ptp net1)")
-            result = self.cni("ADD", conf, f"{self.tag}-c1", netns, args="K8S_POD_NAMESPACE=demo;K8S_POD_NAME=pod1")
-            ips = ", ".join(ip["address"] for ip in (result or {}).get("ips", []))
-            print(f"   result (cluster network, as the runtime sees it): {ips}")
-            print(f"== the pod's interfaces (ip -n {self.tag}-pod addr)")
-            print(self.ip("-n", f"{self.tag}-pod", "addr"))
-            self.cni("CHECK", conf, f"{self.tag}-c1", netns)
-            print("== CHECK passed for every attachment")
+            self.ip("link", "add", self.uplink, "type", "veth", "peer", "name", self.uplink_peer)
+            self.ip("link", "set", self.uplink, "up")
+            self.ip("link", "set", self.uplink_peer, "up")
+            self.write_objects()
+            pods = [
+                ("multus-multi-net-poc", *self.pod(
+                    "the seed's pod multus-multi-net-poc: Network objects flannel-conf and ptp-conf",
+                    "multus-multi-net-poc", {"networks": '[{"name":"flannel-conf"},{"name":"ptp-conf"}]'})),
+                ("npwg-pod", *self.pod(
+                    "an NPWG pod with three networks (macvlan over a veth, ptp as data0, a second bridge)",
+                    "npwg-pod", {"k8s.v1.cni.cncf.io/networks": "macvlan-conf,ptp-data@data0,bridge-b"})),
+            ]
             if keep:
-                print(f"kept: netns {self.tag}-pod, state in {self.state_dir}")
+                print(f"kept: state in {self.state_dir}")
                 return 0
-            self.cni("DEL", conf, f"{self.tag}-c1", netns)
-            self.cni("DEL", conf, f"{self.tag}-c1", netns)
-            print("== DEL done (twice: DEL is idempotent)")
+            for name, netns, conf in pods:
+                self.cni("DEL", conf, f"{self.tag}-{name}", netns)
+                self.cni("DEL", conf, f"{self.tag}-{name}", netns)
+            print("== DEL done for both pods (twice: DEL is idempotent)")
             return self.prove_clean()
         finally:
             if not keep:
@@ -100,12 +157,18 @@ class Demo:
 
     def prove_clean(self) -> int:
         leftovers = []
-        links = self.ip("-o", "link", "show")
-        if f"{self.tag}" in links.replace(self.bridge, ""):
+        ours = {self.bridge, self.bridge_b, self.uplink, self.uplink_peer}  # the demo's own, removed at cleanup
+        host = [line.split(":")[1].strip().split("@")[0] for line in self.ip("-o", "link", "show").splitlines()]
+        veths = [name for name in host if name.startswith("veth") and self._on_demo_bridge(name)]
+        if veths:
+            leftovers.append(f"host veths on the demo bridges: {veths}")
+        if [name for name in host if name.startswith(self.tag) and name not in ours]:
             leftovers.append("host links with the demo's prefix")
-        pod_links = [line.split(":")[1].strip() for line in self.ip("-n", f"{self.tag}-pod", "-o", "link").splitlines()]
-        if [name for name in pod_links if name != "lo"]:
-            leftovers.append(f"links in the pod: {pod_links}")
+        for ns in self.netns:
+            pod_links = [line.split(":")[1].strip().split("@")[0]
+                         for line in self.ip("-n", ns, "-o", "link").splitlines()]
+            if [name for name in pod_links if name != "lo"]:
+                leftovers.append(f"links in {ns}: {pod_links}")
         leases = [p.name for p in self.ipam_dir.rglob("*") if p.is_file() and p.name[0].isdigit()] \
             if self.ipam_dir.exists() else []
         if leases:
@@ -113,18 +176,31 @@ class Demo:
         journals = list((self.state_dir / "attachments").glob("*.json"))
         if journals:
             leftovers.append(f"journals: {journals}")
+        statuses = list((self.state_dir / "status").glob("*.json"))
+        if statuses:
+            leftovers.append(f"status files: {statuses}")
         if leftovers:
             print("!! left behind: " + "; ".join(leftovers))
             return 1
-        print("== nothing left: no pod links, no veth on the host, no IP lease, no journal")
+        print("== nothing left: no pod links, no veth on the host, no IP lease, no journal, no status file")
         return 0
+
+    def _on_demo_bridge(self, link: str) -> bool:
+        master = Path(f"/sys/class/net/{link}/master")
+        return master.exists() and master.resolve().name in (self.bridge, self.bridge_b)
 
     def cleanup(self, forward: str) -> None:
         for name in self.netns:
             self.ip("netns", "del", name, check=False)
-        self.ip("link", "del", self.bridge, check=False)
+        for link in (self.bridge, self.bridge_b, self.uplink):
+            self.ip("link", "del", link, check=False)
         Path("/proc/sys/net/ipv4/ip_forward").write_text(forward)
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _nad(name: str, config: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
+            "metadata": {"name": name, "namespace": "default"}, "spec": {"config": json.dumps(config)}}
 
 
 def run(args: argparse.Namespace) -> int:
