@@ -1,0 +1,336 @@
+"""A read-only model of the node's PCI network devices, read from a sysfs root.
+
+Only class 0x02 (network controller) functions are modelled. A function with a `physfn`
+link is a VF; every other one is a PF (with `total_vfs == 0` when it cannot do SR-IOV).
+`scan()` reads everything once; `refresh()` re-reads a few devices for the udev watcher.
+The root is injectable so tests build a temp tree and the lab reads the real `/sys`.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+DEFAULT_SYSFS_ROOT = "/sys"
+NETWORK_CLASS_PREFIX = "0x02"
+BDF_RE = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
+
+State = Literal["kernel", "vfio-pci", "uio", "unbound"]
+USERSPACE_DRIVERS: dict[str, State] = {"vfio-pci": "vfio-pci", "uio_pci_generic": "uio", "igb_uio": "uio"}
+# ARPHRD_* values of /sys/class/net/<if>/type, spelled as netlink's EncapType (the device
+# plugin's `linkTypes` selector compares against these names)
+LINK_TYPES = {1: "ether", 32: "infiniband", 772: "loopback", 65534: "none"}
+
+
+def is_bdf(value: str) -> bool:
+    return bool(BDF_RE.match(value))
+
+
+def state_of(driver: str | None) -> State:
+    if not driver:
+        return "unbound"
+    return USERSPACE_DRIVERS.get(driver, "kernel")
+
+
+@dataclass(kw_only=True)
+class PciFunction:
+    bdf: str
+    vendor: str                  # "8086" (no 0x)
+    device: str                  # "154c"
+    pci_class: str               # "0x020000"
+    driver: str | None
+    driver_override: str | None
+    numa_node: int               # -1: no NUMA information
+    iommu_group: str | None
+    netdevs: list[str] = field(default_factory=list)
+    link_type: str | None = None  # of the first netdev; "ether", "infiniband", ...
+
+    @property
+    def state(self) -> State:
+        return state_of(self.driver)
+
+    @property
+    def netdev(self) -> str | None:
+        return self.netdevs[0] if self.netdevs else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "state": self.state}
+
+
+@dataclass(kw_only=True)
+class PF(PciFunction):
+    total_vfs: int = 0
+    num_vfs: int = 0
+    drivers_autoprobe: bool | None = None
+    vfs: dict[int, str] = field(default_factory=dict)   # VF index -> VF bdf
+
+    @property
+    def sriov_capable(self) -> bool:
+        return self.total_vfs > 0
+
+
+@dataclass(kw_only=True)
+class VF(PciFunction):
+    index: int
+    pf_bdf: str
+
+
+@dataclass
+class NodeModel:
+    sysfs_root: str
+    pfs: dict[str, PF] = field(default_factory=dict)
+    vfs: dict[str, VF] = field(default_factory=dict)
+    iommu_groups: dict[str, list[str]] = field(default_factory=dict)   # group -> member bdfs
+    iommu_present: bool = False
+    noiommu_mode: bool = False
+
+    def vf(self, bdf: str) -> VF | None:
+        return self.vfs.get(bdf)
+
+    def pf(self, bdf: str) -> PF | None:
+        return self.pfs.get(bdf)
+
+    def device(self, bdf: str) -> PF | VF | None:
+        return self.vfs.get(bdf) or self.pfs.get(bdf)
+
+    def pf_of(self, bdf: str) -> PF | None:
+        """The PF of a VF (or the PF itself when given a PF's address)."""
+        vf = self.vfs.get(bdf)
+        return self.pfs.get(vf.pf_bdf) if vf else self.pfs.get(bdf)
+
+    def vfs_of(self, pf_bdf: str) -> list[VF]:
+        pf = self.pfs.get(pf_bdf)
+        if not pf:
+            return []
+        return [self.vfs[b] for _, b in sorted(pf.vfs.items()) if b in self.vfs]
+
+    def pf_by_name(self, name_or_bdf: str) -> PF | None:
+        if name_or_bdf in self.pfs:
+            return self.pfs[name_or_bdf]
+        return next((pf for pf in self.pfs.values() if name_or_bdf in pf.netdevs), None)
+
+    def by_netdev(self, ifname: str) -> PF | VF | None:
+        for dev in (*self.vfs.values(), *self.pfs.values()):
+            if ifname in dev.netdevs:
+                return dev
+        return None
+
+    def iommu_members(self, bdf: str) -> list[str]:
+        dev = self.device(bdf)
+        if not dev or dev.iommu_group is None:
+            return []
+        return list(self.iommu_groups.get(dev.iommu_group, []))
+
+    def numa_nodes(self) -> dict[int, list[str]]:
+        out: dict[int, list[str]] = {}
+        for dev in (*self.pfs.values(), *self.vfs.values()):
+            out.setdefault(dev.numa_node, []).append(dev.bdf)
+        return {k: sorted(v) for k, v in sorted(out.items())}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "sysfsRoot": self.sysfs_root,
+            "iommu": {"present": self.iommu_present, "noiommuMode": self.noiommu_mode},
+            "pfs": [pf.to_json() | {"vfs": {str(i): b for i, b in sorted(pf.vfs.items())}}
+                    for pf in sorted(self.pfs.values(), key=lambda p: p.bdf)],
+            "vfs": [vf.to_json() for vf in sorted(self.vfs.values(), key=lambda v: (v.pf_bdf, v.index))],
+            "iommuGroups": {g: m for g, m in sorted(self.iommu_groups.items(), key=lambda kv: _group_key(kv[0]))},
+            "numaNodes": {str(k): v for k, v in self.numa_nodes().items()},
+        }
+
+
+def _group_key(group: str) -> tuple[int, str]:
+    return (int(group), "") if group.isdigit() else (1 << 30, group)
+
+
+# --- reading -----------------------------------------------------------------------------
+
+def read_text(path: str) -> str | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode(errors="replace").strip()
+    except OSError:
+        return None
+
+
+def _read_int(path: str, default: int) -> int:
+    text = read_text(path)
+    try:
+        return int(text, 0) if text is not None else default
+    except ValueError:
+        return default
+
+
+def link_name(path: str) -> str | None:
+    try:
+        return os.path.basename(os.readlink(path))
+    except OSError:
+        return None
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
+def pci_dir(root: str, bdf: str) -> str:
+    return os.path.join(root, "bus", "pci", "devices", bdf)
+
+
+def driver_of(root: str, bdf: str) -> str | None:
+    return link_name(os.path.join(pci_dir(root, bdf), "driver"))
+
+
+def driver_override_of(root: str, bdf: str) -> str | None:
+    value = read_text(os.path.join(pci_dir(root, bdf), "driver_override"))
+    return None if value in (None, "", "(null)") else value
+
+
+def netdevs_of(root: str, bdf: str) -> list[str]:
+    return sorted(_listdir(os.path.join(pci_dir(root, bdf), "net")))
+
+
+def virtfn_links(root: str, pf_bdf: str) -> dict[int, str]:
+    """VF index -> VF bdf from the PF's `virtfnN` links."""
+    base = pci_dir(root, pf_bdf)
+    out: dict[int, str] = {}
+    for name in _listdir(base):
+        if name.startswith("virtfn") and name[6:].isdigit():
+            target = link_name(os.path.join(base, name))
+            if target:
+                out[int(name[6:])] = target
+    return out
+
+
+def iommu_present(root: str) -> bool:
+    return bool(_listdir(os.path.join(root, "class", "iommu")))
+
+
+def noiommu_enabled(root: str) -> bool:
+    value = read_text(os.path.join(root, "module", "vfio", "parameters", "enable_unsafe_noiommu_mode"))
+    return value in ("Y", "y", "1")
+
+
+def iommu_group_members(root: str, group: str) -> list[str]:
+    return sorted(_listdir(os.path.join(root, "kernel", "iommu_groups", group, "devices")))
+
+
+def netdev_link_type(root: str, bdf: str, ifname: str) -> str | None:
+    value = read_text(os.path.join(pci_dir(root, bdf), "net", ifname, "type"))
+    if value is None or not value.isdigit():
+        return None
+    return LINK_TYPES.get(int(value), value)
+
+
+def netdev_is_up(root: str, bdf: str, ifname: str) -> bool:
+    """IFF_UP from the netdev's `flags` (administratively up)."""
+    return bool(_read_int(os.path.join(pci_dir(root, bdf), "net", ifname, "flags"), 0) & 0x1)
+
+
+def _read_common(root: str, bdf: str) -> dict[str, Any] | None:
+    base = pci_dir(root, bdf)
+    pci_class = read_text(os.path.join(base, "class"))
+    if pci_class is None:
+        return None
+    netdevs = netdevs_of(root, bdf)
+    return {
+        "bdf": bdf,
+        "vendor": (read_text(os.path.join(base, "vendor")) or "").removeprefix("0x"),
+        "device": (read_text(os.path.join(base, "device")) or "").removeprefix("0x"),
+        "pci_class": pci_class,
+        "driver": link_name(os.path.join(base, "driver")),
+        "driver_override": driver_override_of(root, bdf),
+        "numa_node": _read_int(os.path.join(base, "numa_node"), -1),
+        "iommu_group": link_name(os.path.join(base, "iommu_group")),
+        "netdevs": netdevs,
+        "link_type": netdev_link_type(root, bdf, netdevs[0]) if netdevs else None,
+    }
+
+
+def read_pf(root: str, bdf: str) -> PF | None:
+    common = _read_common(root, bdf)
+    if common is None:
+        return None
+    base = pci_dir(root, bdf)
+    autoprobe = read_text(os.path.join(base, "sriov_drivers_autoprobe"))
+    return PF(**common,
+              total_vfs=_read_int(os.path.join(base, "sriov_totalvfs"), 0),
+              num_vfs=_read_int(os.path.join(base, "sriov_numvfs"), 0),
+              drivers_autoprobe=None if autoprobe is None else autoprobe == "1",
+              vfs=virtfn_links(root, bdf))
+
+
+def read_vf(root: str, bdf: str, pf_bdf: str, index: int) -> VF | None:
+    common = _read_common(root, bdf)
+    if common is None:
+        return None
+    return VF(**common, index=index, pf_bdf=pf_bdf)
+
+
+def _is_network(root: str, bdf: str) -> bool:
+    return (read_text(os.path.join(pci_dir(root, bdf), "class")) or "").startswith(NETWORK_CLASS_PREFIX)
+
+
+def scan(sysfs_root: str = DEFAULT_SYSFS_ROOT) -> NodeModel:
+    """Read every PCI network function under `sysfs_root`."""
+    root = os.fspath(sysfs_root)
+    model = NodeModel(sysfs_root=root, iommu_present=iommu_present(root), noiommu_mode=noiommu_enabled(root))
+    devices = sorted(b for b in _listdir(os.path.join(root, "bus", "pci", "devices")) if _is_network(root, b))
+    physfn = {b: link_name(os.path.join(pci_dir(root, b), "physfn")) for b in devices}
+    for bdf in devices:
+        if physfn[bdf] is None and (pf := read_pf(root, bdf)):
+            model.pfs[bdf] = pf
+    for pf in model.pfs.values():
+        for index, vf_bdf in pf.vfs.items():
+            if physfn.get(vf_bdf) == pf.bdf and (vf := read_vf(root, vf_bdf, pf.bdf, index)):
+                model.vfs[vf_bdf] = vf
+    _fill_groups(model)
+    return model
+
+
+def _fill_groups(model: NodeModel) -> None:
+    groups = {d.iommu_group for d in (*model.pfs.values(), *model.vfs.values()) if d.iommu_group is not None}
+    model.iommu_groups = {g: iommu_group_members(model.sysfs_root, g) for g in groups}
+
+
+def refresh(model: NodeModel, bdfs: set[str]) -> NodeModel:
+    """A new model with `bdfs` re-read (a PF brings its VFs along); gone devices are dropped."""
+    root = model.sysfs_root
+    pfs, vfs = dict(model.pfs), dict(model.vfs)
+    todo = set(bdfs)
+    for bdf in list(todo):
+        # a VF event that changes the PF's VF set shows up on the PF: re-read both
+        if bdf in vfs:
+            todo.add(vfs[bdf].pf_bdf)
+    for bdf in sorted(todo):
+        pf_bdf = link_name(os.path.join(pci_dir(root, bdf), "physfn"))
+        exists = os.path.exists(os.path.join(pci_dir(root, bdf), "class"))
+        if not exists or not _is_network(root, bdf):
+            old_pf = pfs.pop(bdf, None)
+            vfs.pop(bdf, None)
+            if old_pf:
+                for vf_bdf in old_pf.vfs.values():
+                    vfs.pop(vf_bdf, None)
+            continue
+        if pf_bdf is None:
+            pf = read_pf(root, bdf)
+            if pf is None:
+                continue
+            old = pfs.get(bdf)
+            for vf_bdf in (old.vfs.values() if old else []):
+                if vf_bdf not in pf.vfs.values():
+                    vfs.pop(vf_bdf, None)
+            pfs[bdf] = pf
+            for index, vf_bdf in pf.vfs.items():
+                if (vf := read_vf(root, vf_bdf, bdf, index)) is not None:
+                    vfs[vf_bdf] = vf
+        else:
+            index = next((i for i, b in virtfn_links(root, pf_bdf).items() if b == bdf), None)
+            if index is not None and (vf := read_vf(root, bdf, pf_bdf, index)) is not None:
+                vfs[bdf] = vf
+    out = replace(model, pfs=pfs, vfs=vfs, iommu_present=iommu_present(root), noiommu_mode=noiommu_enabled(root))
+    _fill_groups(out)
+    return out
