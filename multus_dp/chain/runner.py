@@ -230,9 +230,16 @@ class ChainRunner:
                 log.exception("delegate DEL raised", extra={"network": att.network, "ifname": att.ifname})
                 errors = [CNIError(Code.INTERNAL, f"internal error: {exc}")]
             self._phase("delegate_del", start, type=_plugin_types(att))
-            if errors:
+            if errors and entry.state == ADDED:
                 failures.extend(e.prefixed(self._where(journal, att)) for e in errors)
                 continue
+            if errors:
+                # The ADD never completed (or the plan was recomputed): the delegate may have nothing
+                # to remove, and some plugins (host-device) fail DEL for a device they never took.
+                # Best effort: log it plainly, do not block the pod's teardown forever.
+                log.warning("DEL of an attachment whose ADD never completed failed (ignored): %s",
+                            "; ".join(e.msg for e in errors),
+                            extra={"pod": journal.pod.label(), "network": att.network, "ifname": att.ifname})
             remove_device_info(att)
             entry.state = DELETED
             if persist:
