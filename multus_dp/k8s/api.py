@@ -1,0 +1,212 @@
+"""The one seam to the Kubernetes API: every request multus-dp makes goes through `KubeApi`.
+
+It wraps the official `kubernetes` client, always asks for raw JSON (no model
+deserialisation: objects stay plain dicts shaped like the API's JSON), applies the
+connect/request timeouts, re-reads credentials after a 401, and turns every failure into
+`ApiError` with the HTTP status (None for transport errors) so callers decide on retries.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from multus_dp import logs
+
+from .credentials import Credentials
+from .kinds import PODS, Kind
+from .metrics import KubeMetrics
+from .settings import KubeSettings
+
+if TYPE_CHECKING:
+    from urllib3 import BaseHTTPResponse
+
+log = logs.get("k8s.api")
+T = TypeVar("T")
+MERGE_PATCH = "application/merge-patch+json"
+
+
+class ApiError(Exception):
+    def __init__(self, status: int | None, message: str, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.timed_out = timed_out
+
+    @property
+    def transient(self) -> bool:
+        """Worth retrying: transport errors, timeouts, throttling, server errors."""
+        return self.status is None or self.status in (408, 429) or self.status >= 500
+
+    def __str__(self) -> str:
+        return f"HTTP {self.status}: {self.message}" if self.status else self.message
+
+
+def _status_message(body: Any) -> str:
+    try:
+        data = json.loads(body)
+        return str(data.get("message") or data.get("reason") or body)
+    except (TypeError, ValueError, AttributeError):
+        return str(body or "")[:300]
+
+
+def convert_error(exc: BaseException) -> ApiError:
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError, ReadTimeoutError, TimeoutError as Urllib3Timeout
+
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, ApiException):
+        return ApiError(exc.status or None, _status_message(exc.body) or str(exc.reason))
+    if isinstance(exc, (ReadTimeoutError, Urllib3Timeout)):
+        return ApiError(None, f"API request timed out: {exc}", timed_out=True)
+    if isinstance(exc, (HTTPError, OSError)):
+        return ApiError(None, f"API unreachable: {exc}")
+    raise exc
+
+
+class WatchStream:
+    """The events of one watch request; `close()` from another thread ends the iteration."""
+
+    def __init__(self, response: "BaseHTTPResponse") -> None:
+        self.response = response
+        self.closed = False
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        from urllib3.exceptions import ReadTimeoutError
+
+        buffer = b""
+        try:
+            for chunk in self.response.stream(amt=None, decode_content=False):
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        yield json.loads(line)
+            if buffer.strip():
+                yield json.loads(buffer)
+        except ValueError as exc:
+            raise ApiError(None, f"watch stream carried invalid JSON: {exc}") from exc
+        except ReadTimeoutError:
+            return  # idle past the server's own watch timeout: the caller watches again
+        except Exception as exc:
+            if self.closed:
+                return
+            raise convert_error(exc) from exc
+        finally:
+            self.release()
+
+    def release(self) -> None:
+        try:
+            self.response.release_conn()
+        except Exception:  # already closed
+            pass
+
+    def close(self) -> None:
+        self.closed = True
+        try:
+            self.response.shutdown()  # unblocks a reader stuck in recv
+        except Exception:
+            pass
+        self.release()
+
+
+class KubeApi:
+    def __init__(self, credentials: Credentials, settings: KubeSettings, metrics: KubeMetrics) -> None:
+        self.credentials = credentials
+        self.settings = settings
+        self.metrics = metrics
+
+    # ---- plumbing ------------------------------------------------------------------------
+    def _call(self, counter: str, fn: Callable[[Any], T]) -> T:
+        """Run fn(api_client); after a 401 re-read the credentials and try once more."""
+        self.metrics.inc(counter)
+        for attempt in (1, 2):
+            try:
+                return fn(self.credentials.client())
+            except Exception as exc:
+                err = convert_error(exc)
+                if err.status == 401 and attempt == 1:
+                    log.warning("API answered 401; re-reading credentials")
+                    self.credentials.invalidate()
+                    continue
+                self.metrics.inc("api_errors")
+                raise err from exc
+        raise AssertionError("unreachable")
+
+    def _timeout(self) -> tuple[float, float]:
+        return self.settings.request_timeout()
+
+    @staticmethod
+    def _json(response: "BaseHTTPResponse") -> Any:
+        try:
+            return json.loads(response.data)
+        finally:
+            response.release_conn()
+
+    def _list_call(self, client: Any, kind: Kind, **kwargs: Any) -> Any:
+        from kubernetes import client as k
+
+        if kind == PODS:
+            return k.CoreV1Api(client).list_pod_for_all_namespaces(_preload_content=False, **kwargs)
+        return k.CustomObjectsApi(client).list_cluster_custom_object(kind.group, kind.version, kind.plural,
+                                                                     _preload_content=False, **kwargs)
+
+    # ---- reads ---------------------------------------------------------------------------
+    def list_objects(self, kind: Kind, field_selector: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        extra = {"field_selector": field_selector} if field_selector else {}
+        body = self._call("api_reads", lambda c: self._json(
+            self._list_call(c, kind, _request_timeout=self._timeout(), **extra)))
+        items = body.get("items") if isinstance(body, dict) else None
+        meta = body.get("metadata") if isinstance(body, dict) else None
+        rv = meta.get("resourceVersion") if isinstance(meta, dict) else None
+        return [i for i in items or [] if isinstance(i, dict)], rv if isinstance(rv, str) and rv else None
+
+    def watch(self, kind: Kind, resource_version: str | None, field_selector: str | None = None) -> WatchStream:
+        kwargs: dict[str, Any] = {"watch": True, "allow_watch_bookmarks": True,
+                                  "timeout_seconds": self.settings.kubeWatchTimeout,
+                                  # an idle stream past the server's own timeout is dead: reconnect
+                                  "_request_timeout": (self.settings.kubeConnectTimeout,
+                                                       self.settings.kubeWatchTimeout + self.settings.kubeRequestTimeout)}
+        if resource_version:
+            kwargs["resource_version"] = resource_version
+        if field_selector:
+            kwargs["field_selector"] = field_selector
+        return WatchStream(self._call("api_watches", lambda c: self._list_call(c, kind, **kwargs)))
+
+    def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
+        """One object, or None when it does not exist."""
+        from kubernetes import client as k
+
+        def fetch(c: Any) -> Any:
+            if kind == PODS:
+                resp = k.CoreV1Api(c).read_namespaced_pod(name, namespace, _preload_content=False,
+                                                          _request_timeout=self._timeout())
+            else:
+                resp = k.CustomObjectsApi(c).get_namespaced_custom_object(
+                    kind.group, kind.version, namespace, kind.plural, name, _preload_content=False,
+                    _request_timeout=self._timeout())
+            return self._json(resp)
+
+        try:
+            obj = self._call("api_reads", fetch)
+        except ApiError as err:
+            if err.status == 404:
+                return None
+            raise
+        return obj if isinstance(obj, dict) else None
+
+    # ---- writes --------------------------------------------------------------------------
+    def patch_pod_status(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        """A JSON merge patch on pods/status: only the keys in `patch` change."""
+        from kubernetes import client as k
+
+        return self._call("api_writes", lambda c: self._json(k.CoreV1Api(c).patch_namespaced_pod_status(
+            name, namespace, patch, _content_type=MERGE_PATCH, _preload_content=False,
+            _request_timeout=self._timeout())))
+
+    def create_event(self, namespace: str, body: dict[str, Any]) -> None:
+        from kubernetes import client as k
+
+        self._call("api_writes", lambda c: self._json(k.CoreV1Api(c).create_namespaced_event(
+            namespace, body, _preload_content=False, _request_timeout=self._timeout())))

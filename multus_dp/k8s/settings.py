@@ -1,0 +1,62 @@
+"""The Kubernetes settings: config keys with their defaults, validated once.
+
+The keys live in the multus-dp configuration (MultusConf); reading them here through
+`getattr` keeps this module working whether a key is a declared field or an extra.
+"""
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from multus_dp.cni.errors import CNIError, Code
+
+SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+NODE_NAME_ENV = ("MULTUS_DP_NODE_NAME", "NODE_NAME")
+
+
+class KubeSettings(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    kubeconfig: str | None = None
+    nodeName: str | None = None
+    multusNamespace: str = "kube-system"
+    # seconds; connect/request apply to every API call, total bounds one lookup incl. retries
+    kubeConnectTimeout: float = Field(default=5.0, gt=0)
+    kubeRequestTimeout: float = Field(default=10.0, gt=0)
+    kubeTotalTimeout: float = Field(default=20.0, gt=0)
+    # a cache miss falls back to one GET, retried this often on transient errors
+    kubeGetRetries: int = Field(default=4, ge=0)
+    kubeGetRetryDelay: float = Field(default=0.2, ge=0)
+    # cap of the exponential backoff of watch reconnects and publish retries
+    kubeBackoffMax: float = Field(default=30.0, gt=0)
+    # server-side lifetime of one watch request (then it is resumed from the last resourceVersion)
+    kubeWatchTimeout: int = Field(default=300, gt=0)
+    # in-cluster credentials (re-read whenever the files change)
+    kubeTokenFile: str = f"{SA_DIR}/token"
+    kubeCAFile: str = f"{SA_DIR}/ca.crt"
+
+    @classmethod
+    def from_conf(cls, conf: Any) -> "KubeSettings":
+        values = {name: getattr(conf, name) for name in cls.model_fields if getattr(conf, name, None) is not None}
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+            raise CNIError(Code.INVALID_CONFIG, f"invalid Kubernetes settings: {'; '.join(parts)}") from exc
+
+    def node_name(self, env: Mapping[str, str] | None = None) -> str:
+        """`nodeName`, else $MULTUS_DP_NODE_NAME / $NODE_NAME, else the host name (kubelet's default)."""
+        env = os.environ if env is None else env
+        if self.nodeName:
+            return self.nodeName
+        for key in NODE_NAME_ENV:
+            if env.get(key):
+                return env[key]
+        return socket.gethostname().lower()
+
+    def request_timeout(self) -> tuple[float, float]:
+        return (self.kubeConnectTimeout, self.kubeRequestTimeout)
