@@ -297,40 +297,41 @@ def _fill_groups(model: NodeModel) -> None:
 
 
 def refresh(model: NodeModel, bdfs: set[str]) -> NodeModel:
-    """A new model with `bdfs` re-read (a PF brings its VFs along); gone devices are dropped."""
+    """A new model with `bdfs` re-read; gone devices are dropped.
+
+    A known VF that still exists is re-read alone (a driver change); a VF that appeared or
+    vanished, or a PF, re-reads the whole PF with its VF set.
+    """
     root = model.sysfs_root
     pfs, vfs = dict(model.pfs), dict(model.vfs)
-    todo = set(bdfs)
-    for bdf in list(todo):
-        # a VF event that changes the PF's VF set shows up on the PF: re-read both
-        if bdf in vfs:
-            todo.add(vfs[bdf].pf_bdf)
-    for bdf in sorted(todo):
-        pf_bdf = link_name(os.path.join(pci_dir(root, bdf), "physfn"))
-        exists = os.path.exists(os.path.join(pci_dir(root, bdf), "class"))
-        if not exists or not _is_network(root, bdf):
-            old_pf = pfs.pop(bdf, None)
-            vfs.pop(bdf, None)
-            if old_pf:
-                for vf_bdf in old_pf.vfs.values():
-                    vfs.pop(vf_bdf, None)
-            continue
-        if pf_bdf is None:
-            pf = read_pf(root, bdf)
-            if pf is None:
-                continue
-            old = pfs.get(bdf)
-            for vf_bdf in (old.vfs.values() if old else []):
-                if vf_bdf not in pf.vfs.values():
-                    vfs.pop(vf_bdf, None)
-            pfs[bdf] = pf
-            for index, vf_bdf in pf.vfs.items():
-                if (vf := read_vf(root, vf_bdf, bdf, index)) is not None:
-                    vfs[vf_bdf] = vf
-        else:
-            index = next((i for i, b in virtfn_links(root, pf_bdf).items() if b == bdf), None)
-            if index is not None and (vf := read_vf(root, bdf, pf_bdf, index)) is not None:
+    whole_pfs: set[str] = set()
+    for bdf in bdfs:
+        exists = _is_network(root, bdf)
+        parent = link_name(os.path.join(pci_dir(root, bdf), "physfn")) if exists else None
+        if bdf in vfs and exists and parent == vfs[bdf].pf_bdf:
+            if (vf := read_vf(root, bdf, parent, vfs[bdf].index)) is not None:
                 vfs[bdf] = vf
+            continue
+        if bdf in vfs:
+            whole_pfs.add(vfs.pop(bdf).pf_bdf)
+        if parent is not None:
+            whole_pfs.add(parent)
+        elif exists:
+            whole_pfs.add(bdf)
+        elif bdf in pfs:
+            for vf_bdf in pfs.pop(bdf).vfs.values():
+                vfs.pop(vf_bdf, None)
+    for pf_bdf in sorted(whole_pfs):
+        old = pfs.pop(pf_bdf, None)
+        for vf_bdf in (old.vfs.values() if old else []):
+            vfs.pop(vf_bdf, None)
+        pf = read_pf(root, pf_bdf) if _is_network(root, pf_bdf) else None
+        if pf is None:
+            continue
+        pfs[pf_bdf] = pf
+        for index, vf_bdf in pf.vfs.items():
+            if (vf := read_vf(root, vf_bdf, pf_bdf, index)) is not None:
+                vfs[vf_bdf] = vf
     out = replace(model, pfs=pfs, vfs=vfs, iommu_present=iommu_present(root), noiommu_mode=noiommu_enabled(root))
     _fill_groups(out)
     return out
