@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.lab.support.deadline import write_with_deadline
+from multus_dp.hardware.writer import DeadlineWriter
 from tests.support.prereq import require
 
 SYSFS_PCI = Path("/sys/bus/pci")
@@ -62,6 +62,11 @@ def driver_of(bdf: str) -> str | None:
     return os.path.basename(os.readlink(link)) if link.is_symlink() else None
 
 
+def write_with_deadline(path: Path, value: str, deadline_s: float = RESET_DEADLINE_S) -> None:
+    """sysfs writes that can hang go through the hardware module's one seam for them."""
+    DeadlineWriter().write(str(path), value, deadline_s)
+
+
 def reset_nic(pf: LabPF) -> None:
     """Back to the state guest-prep.sh left: no netns, no VFs, no overrides, PF on igb and up."""
     for netns in sorted(NETNS_DIR.glob("*")) if NETNS_DIR.is_dir() else []:
@@ -87,6 +92,15 @@ def reset_nic(pf: LabPF) -> None:
 @pytest.fixture(scope="session")
 def lab_pf() -> LabPF:
     return lab_pf_from_env()
+
+
+def create_vfs(pf: LabPF, count: int) -> list[str]:
+    """COUNT VFs on the PF, with udev done renaming and binding them; their PCI addresses."""
+    write_with_deadline(pf.device / "sriov_numvfs", str(count))
+    settle()
+    bdfs = pf.vf_bdfs()
+    assert len(bdfs) == count, f"asked for {count} VFs on {pf.name}, got {bdfs}"
+    return bdfs
 
 
 @pytest.fixture(autouse=True)
