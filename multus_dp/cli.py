@@ -15,7 +15,9 @@ from collections.abc import Sequence
 SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("cni", "multus_dp.chain.cli_cni", "run as the CNI plugin (thin mode): CNI_* env + config on stdin"),
     ("demo", "multus_dp.demo", "run the embedded demo on this machine and clean up"),
-    ("status", "multus_dp.chain.cli_status", "show a pod's network-status or the node's attachments"),
+    ("status", "multus_dp.daemon.cli_status", "show the daemon's state, a pod's network-status or the node's attachments"),
+    ("daemon", "multus_dp.daemon.cli_daemon", "run the node daemon (thick mode): serves the shim on a unix socket"),
+    ("install", "multus_dp.daemon.cli_install", "install the shim into the CNI bin dir and generate 00-multus-dp.conflist"),
 ]
 
 

@@ -1,0 +1,87 @@
+"""Install the shim as the `multus-dp` CNI plugin and generate 00-multus-dp.conflist."""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from multus_dp import logs
+
+from .confgen import ConfGenError
+from .install import ConfInstaller, InstallError, Reconciled, cleanup, install_shim
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bin-dir", default="/opt/cni/bin", help="CNI bin dir (default /opt/cni/bin)")
+    parser.add_argument("--conf-dir", default="/etc/cni/net.d", help="CNI conf dir (default /etc/cni/net.d)")
+    parser.add_argument("--cleanup", action="store_true", help="remove what install wrote and exit")
+    parser.add_argument("--watch", action="store_true",
+                        help="keep running: regenerate when the primary config changes, withdraw our config "
+                             "while the readiness indicator file is missing")
+    parser.add_argument("--poll-interval", type=float, default=1.0, help="seconds between conf dir checks (--watch)")
+    parser.add_argument("--readiness-indicator-file", help="write our config only while this file exists")
+    parser.add_argument("--socket", help="socketPath written into our config (the shim's daemon socket)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
+                        help="extra key of our plugin config, e.g. --set stateDir='\"/var/lib/multus-dp\"'")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _plugin_keys(args: argparse.Namespace) -> dict[str, Any]:
+    keys: dict[str, Any] = {}
+    for item in args.set:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise InstallError(f"--set {item!r}: expected KEY=JSON")
+        try:
+            keys[key] = json.loads(raw)
+        except ValueError:
+            keys[key] = raw  # a bare string is the common case
+    if args.socket:
+        keys["socketPath"] = args.socket
+    return keys
+
+
+def run(args: argparse.Namespace) -> int:
+    bin_dir, conf_dir = Path(args.bin_dir), Path(args.conf_dir)
+    if args.cleanup:
+        removed = cleanup(bin_dir, conf_dir)
+        if args.json:
+            print(json.dumps({"removed": [str(p) for p in removed]}))
+        else:
+            print("\n".join(f"removed {p}" for p in removed) or "nothing to remove")
+        return 0
+    try:
+        installer = ConfInstaller(conf_dir, args.readiness_indicator_file, _plugin_keys(args))
+        shim_written = install_shim(bin_dir)
+        outcome = installer.reconcile()
+    except (InstallError, ConfGenError, OSError) as exc:
+        print(f"multus-dp install: {exc}", file=sys.stderr)
+        return 1
+    shim = {"path": str(bin_dir / "multus-dp"), "state": "written" if shim_written else "unchanged"}
+    if args.json and not args.watch:
+        print(json.dumps({"shim": shim, "conf": outcome.to_json()}))
+    else:
+        print(f"shim {shim['path']}: {shim['state']}")
+        _say(outcome)
+    if not args.watch:
+        return 0 if outcome.state in ("written", "unchanged") else 3
+    logs.setup("info")
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    print(f"watching {conf_dir} every {args.poll_interval:g} s (SIGTERM to stop)", flush=True)
+    installer.watch(stop, args.poll_interval, on_change=_say)
+    return 0
+
+
+def _say(outcome: Reconciled) -> None:
+    text = f"config {outcome.conf}: {outcome.state}"
+    if outcome.primary:
+        text += f" (clusterNetwork {outcome.primary})"
+    if outcome.reason:
+        text += f" - {outcome.reason}"
+    print(text, flush=True)

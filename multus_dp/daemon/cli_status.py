@@ -1,0 +1,65 @@
+"""Show the daemon's state (ready?, in-flight, caches, attachments per pod, VF pools), a pod's
+network-status, or the node's recorded attachments.
+
+`multus-dp status` with no pod asks the running daemon first (when its socket answers) and
+then lists the journals as before; `multus-dp status <ns>/<pod>` is unchanged.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from multus_dp.chain import cli_status as journal_status
+
+from .config import DEFAULT_SOCKET
+from .protocol import DaemonClient
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    journal_status.configure(parser)
+    parser.add_argument("--socket", default=DEFAULT_SOCKET, help=f"daemon socket (default {DEFAULT_SOCKET})")
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the daemon")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.pod:
+        return journal_status.run(args)
+    try:
+        state = DaemonClient(args.socket, args.timeout).status()
+    except (OSError, ValueError) as exc:
+        state = None
+        reason = getattr(exc, "strerror", None) or str(exc)
+    if args.json:
+        # one JSON document: the daemon's view, or the journals when no daemon answers
+        if state is not None:
+            print(json.dumps({"daemon": state}, indent=2))
+            return 0
+        return journal_status.run(args)
+    if state is None:
+        print(f"daemon: not reachable at {args.socket} ({reason})")
+        return journal_status.run(args)
+    _print_daemon(state)
+    return 0
+
+
+def _print_daemon(state: dict[str, Any]) -> None:
+    ready = "yes" if state["ready"] else f"no ({state['reason']})"
+    print(f"daemon: pid {state['pid']} on {state['socket']}, ready: {ready}, up {state['uptimeSeconds']} s")
+    caches = ", ".join(f"{k} {v}" for k, v in state.get("caches", {}).items()) or "none"
+    print(f"caches: {caches}")
+    inflight = state.get("inFlight", [])
+    print(f"in flight: {len(inflight)} of max {state['maxConcurrency']} (+{state['maxQueue']} queued)")
+    if inflight:
+        journal_status._table(["COMMAND", "POD", "CONTAINER", "SECONDS"],
+                              [[r["command"], r["pod"], r["container"][:12], str(r["seconds"])] for r in inflight])
+    rows = [[a["pod"], a["containerID"][:12], n["network"], n["interface"], n["state"]]
+            for a in state.get("attachments", []) for n in a.get("networks", [])]
+    print(f"attachments: {len(state.get('attachments', []))} container(s)")
+    if rows:
+        journal_status._table(["POD", "CONTAINER", "NETWORK", "INTERFACE", "STATE"], rows)
+    pools = state.get("vfPools", [])
+    if pools:
+        print("VF pools:")
+        journal_status._table(["POOL", "SIZE", "ALLOCATED"],
+                              [[p["pool"], str(p["size"]), str(p["allocated"])] for p in pools])

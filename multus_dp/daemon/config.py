@@ -1,0 +1,89 @@
+"""The daemon's configuration file (JSON or YAML) as a pydantic model.
+
+Keys are camelCase like the plugin configuration; every path and timeout is here.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_SOCKET = "/run/multus-dp/daemon.sock"
+DEFAULT_METRICS_ADDRESS = "127.0.0.1:9192"
+
+
+class ConfigError(Exception):
+    """The daemon configuration cannot be used; the message says which key and why."""
+
+
+class DaemonConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    socketPath: str = DEFAULT_SOCKET
+    stateDir: str = "/var/lib/multus-dp"
+    # CNI operations running at once, and how many more may wait for a slot
+    maxConcurrency: int = Field(default=16, ge=1)
+    maxQueue: int = Field(default=256, ge=0)
+    # seconds a request may wait for its container, a slot or a running GC before code 11
+    queueTimeout: float = Field(default=120.0, gt=0)
+    delegateTimeout: float = Field(default=60.0, gt=0)
+    # SIGTERM: seconds in-flight work may take to finish before the daemon exits anyway
+    shutdownTimeout: float = Field(default=90.0, gt=0)
+    # "host:port" for Prometheus metrics; "" turns the listener off (/metrics on the socket stays)
+    metricsAddress: str = DEFAULT_METRICS_ADDRESS
+    logLevel: str = "info"
+    logFile: str | None = None
+    # not ready (ADD answered with 11) until this file exists
+    readinessindicatorfile: str | None = None
+    # Kubernetes sources (pods, NADs, status); unset = standalone sources
+    kubeconfig: str | None = None
+    nodeName: str | None = None
+
+    @field_validator("metricsAddress")
+    @classmethod
+    def _address(cls, v: str) -> str:
+        if v:
+            parse_address(v)
+        return v
+
+    @field_validator("logLevel")
+    @classmethod
+    def _level(cls, v: str) -> str:
+        from multus_dp.logs import LEVELS
+
+        if v.lower() not in LEVELS:
+            raise ValueError(f"unknown log level {v!r}; one of {', '.join(LEVELS)}")
+        return v.lower()
+
+
+def parse_address(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{value!r} is not host:port")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def load_config(path: str | None, overrides: dict[str, Any] | None = None) -> DaemonConfig:
+    """The file's keys (JSON or YAML), then `overrides` (command-line flags) on top."""
+    data: dict[str, Any] = {}
+    if path:
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise ConfigError(f"cannot read daemon config {path}: {exc.strerror}") from exc
+        try:
+            loaded = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+        except (ValueError, yaml.YAMLError) as exc:
+            raise ConfigError(f"daemon config {path} is not valid JSON/YAML: {exc}") from exc
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"daemon config {path} must be an object of keys")
+        data = dict(loaded or {})
+    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return DaemonConfig.model_validate(data)
+    except ValidationError as exc:
+        parts = [f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()]
+        raise ConfigError(f"invalid daemon config{' ' + path if path else ''}: {'; '.join(parts)}") from exc

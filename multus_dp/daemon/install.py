@@ -1,0 +1,154 @@
+"""`multus-dp install`: the shim into the CNI bin dir, our conflist into the CNI conf dir,
+and (with --watch) keeping that conflist in step with the primary config and the
+readiness indicator file."""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import multus_dp
+from multus_dp import logs
+
+from . import confgen
+
+log = logs.get("install")
+
+SHIM_NAME = "multus-dp"            # the plugin type the runtime looks up in its bin dir
+BUILT_SHIM = Path(multus_dp.__file__).parent / "bin" / "multus-dp-shim"
+
+
+class InstallError(Exception):
+    """Install cannot proceed; the message says what to fix."""
+
+
+def built_shim() -> Path:
+    path = Path(os.environ.get("MULTUS_DP_SHIM") or BUILT_SHIM)
+    if not os.access(path, os.X_OK):
+        raise InstallError(f"the multus-dp shim is not built at {path}; reinstall the package "
+                           "(`pip install -e .` compiles native/shim.c)")
+    return path
+
+
+def install_shim(bin_dir: Path, source: Path | None = None) -> bool:
+    """Copy the shim as `<bin_dir>/multus-dp` through a temp file + rename, so a runtime
+    exec'ing the old one never sees "text file busy" or a half-copied binary. True if written."""
+    source = source or built_shim()
+    target = bin_dir / SHIM_NAME
+    data = source.read_bytes()
+    try:
+        if target.read_bytes() == data:
+            return False
+    except OSError:
+        pass
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=bin_dir, prefix=f".{SHIM_NAME}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return True
+
+
+@dataclass
+class Reconciled:
+    state: str                  # "written", "unchanged", "withdrawn", "waiting"
+    conf: Path
+    primary: Path | None = None
+    reason: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"state": self.state, "conf": str(self.conf), "primary": str(self.primary) if self.primary else None,
+                "reason": self.reason}
+
+
+@dataclass
+class ConfInstaller:
+    conf_dir: Path
+    readiness_file: str | None = None
+    plugin_keys: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def conf_path(self) -> Path:
+        return self.conf_dir / confgen.OUR_CONF_NAME
+
+    def reconcile(self) -> Reconciled:
+        """Make our conflist match the world once: written when the primary exists (and the
+        readiness indicator, if any), withdrawn otherwise."""
+        if self.readiness_file and not os.path.exists(self.readiness_file):
+            removed = confgen.remove(self.conf_path)
+            return Reconciled("withdrawn" if removed else "waiting", self.conf_path,
+                              reason=f"readiness indicator file {self.readiness_file} does not exist")
+        primary = confgen.find_primary(self.conf_dir)
+        if primary is None:
+            removed = confgen.remove(self.conf_path)
+            return Reconciled("withdrawn" if removed else "waiting", self.conf_path,
+                              reason=f"no primary .conf/.conflist in {self.conf_dir}")
+        keys = dict(self.plugin_keys)
+        if self.readiness_file:
+            keys.setdefault("readinessindicatorfile", self.readiness_file)
+        written = confgen.write_if_changed(self.conf_path, confgen.encode(confgen.render(primary, keys)))
+        return Reconciled("written" if written else "unchanged", self.conf_path, primary.path)
+
+    def _inputs(self) -> tuple[Any, ...]:
+        """What our conf is made from: the candidate files and the indicator."""
+        files = []
+        for path in confgen.candidate_files(self.conf_dir):
+            # content, not mtime: two writes within one clock tick share an mtime
+            try:
+                files.append((path.name, hashlib.sha256(path.read_bytes()).digest()))
+            except OSError:
+                continue
+        indicator = bool(self.readiness_file) and os.path.exists(self.readiness_file or "")
+        return tuple(files), indicator
+
+    def _ours(self) -> bytes | None:
+        try:
+            return hashlib.sha256(self.conf_path.read_bytes()).digest()
+        except OSError:
+            return None
+
+    def watch(self, stop: threading.Event, interval: float,
+              on_change: Callable[[Reconciled], None] | None = None) -> None:
+        """Poll the conf dir every `interval` s until `stop` is set; reconcile when an input
+        changed or someone else changed or removed our conf."""
+        last: tuple[Any, ...] | None = None
+        while not stop.is_set():
+            inputs = self._inputs()
+            if (inputs, self._ours()) != last:
+                try:
+                    outcome = self.reconcile()
+                except confgen.ConfGenError as exc:
+                    log.warning("cannot regenerate %s: %s", self.conf_path, exc)
+                    outcome = Reconciled("error", self.conf_path, reason=str(exc))
+                # inputs as this reconcile saw them (a change meanwhile is caught next round),
+                # our conf as it left it
+                last = (inputs, self._ours())
+                if outcome.state in ("written", "withdrawn", "error"):
+                    log.info("%s %s", self.conf_path, outcome.state,
+                             extra={"network": str(outcome.primary) if outcome.primary else None})
+                if on_change is not None and outcome.state != "unchanged":
+                    on_change(outcome)
+            stop.wait(interval)
+
+def cleanup(bin_dir: Path, conf_dir: Path) -> list[Path]:
+    """Remove what install wrote: our conflist and the shim."""
+    removed = []
+    for path in (conf_dir / confgen.OUR_CONF_NAME, bin_dir / SHIM_NAME):
+        if confgen.remove(path):
+            removed.append(path)
+    return removed
+
