@@ -120,7 +120,8 @@ static void ns_close(struct ns *n)
 static int nl_plain_socket(void)
 {
     int one = 1;
-    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    /* DGRAM (same as RAW for netlink) so asyncio, hence pyroute2, accepts the fd */
+    int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_ROUTE);
     if (fd < 0)
         return -1;
     /* kernel error strings (extack) make messages useful; capped acks keep them short */
