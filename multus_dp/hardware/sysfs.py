@@ -33,6 +33,11 @@ def state_of(driver: str | None) -> State:
     return USERSPACE_DRIVERS.get(driver, "kernel")
 
 
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(w.capitalize() for w in rest)
+
+
 @dataclass(kw_only=True)
 class PciFunction:
     bdf: str
@@ -55,7 +60,7 @@ class PciFunction:
         return self.netdevs[0] if self.netdevs else None
 
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "state": self.state}
+        return {_camel(k): v for k, v in asdict(self).items()} | {"state": self.state}
 
 
 @dataclass(kw_only=True)
@@ -190,7 +195,13 @@ def driver_override_of(root: str, bdf: str) -> str | None:
 
 
 def netdevs_of(root: str, bdf: str) -> list[str]:
-    return sorted(_listdir(os.path.join(pci_dir(root, bdf), "net")))
+    base = pci_dir(root, bdf)
+    names = _listdir(os.path.join(base, "net"))
+    if not names:
+        # virtio NICs hang their netdev one level down: <bdf>/virtio0/net/eth0
+        names = [n for sub in _listdir(base) if sub.startswith("virtio")
+                 for n in _listdir(os.path.join(base, sub, "net"))]
+    return sorted(names)
 
 
 def virtfn_links(root: str, pf_bdf: str) -> dict[int, str]:
@@ -219,7 +230,7 @@ def iommu_group_members(root: str, group: str) -> list[str]:
 
 
 def netdev_link_type(root: str, bdf: str, ifname: str) -> str | None:
-    value = read_text(os.path.join(pci_dir(root, bdf), "net", ifname, "type"))
+    value = read_text(os.path.join(root, "class", "net", ifname, "type"))
     if value is None or not value.isdigit():
         return None
     return LINK_TYPES.get(int(value), value)
@@ -227,7 +238,7 @@ def netdev_link_type(root: str, bdf: str, ifname: str) -> str | None:
 
 def netdev_is_up(root: str, bdf: str, ifname: str) -> bool:
     """IFF_UP from the netdev's `flags` (administratively up)."""
-    return bool(_read_int(os.path.join(pci_dir(root, bdf), "net", ifname, "flags"), 0) & 0x1)
+    return bool(_read_int(os.path.join(root, "class", "net", ifname, "flags"), 0) & 0x1)
 
 
 def _read_common(root: str, bdf: str) -> dict[str, Any] | None:

@@ -1,0 +1,38 @@
+"""Show this node's SR-IOV hardware: PFs, VFs, drivers, pools, allocations, IOMMU groups, NUMA nodes."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from multus_dp.cni.errors import CNIError
+from multus_dp.hardware import discover, pools, sysfs
+from multus_dp.hardware.allocator import DEFAULT_STATE_DIR
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts instead of tables")
+    parser.add_argument("--sysfs-root", default=sysfs.DEFAULT_SYSFS_ROOT, help="sysfs root (default /sys)")
+    parser.add_argument("--pools", default=None,
+                        help=f"device-plugin pool config (default {pools.DEFAULT_POOLS_FILE} when it exists)")
+    parser.add_argument("--resource-prefix", default=pools.DEFAULT_RESOURCE_PREFIX,
+                        help="prefix of pools without resourcePrefix (default intel.com)")
+    parser.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help="multus-dp stateDir, for allocations")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        model = sysfs.scan(args.sysfs_root)
+        pools_file = args.pools or (pools.DEFAULT_POOLS_FILE if os.path.exists(pools.DEFAULT_POOLS_FILE) else None)
+        pool_config = pools.load(pools_file, default_prefix=args.resource_prefix) if pools_file else None
+        report = discover.build(model, pool_config, discover.allocations(args.state_dir))
+    except CNIError as exc:
+        print(f"discover: {exc.msg}", file=sys.stderr)
+        return 1
+    if args.json:
+        json.dump(report, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(discover.render(report))
+    return 0
