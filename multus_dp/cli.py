@@ -18,6 +18,8 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("status", "multus_dp.daemon.cli_status", "show the daemon's state, a pod's network-status or the node's attachments"),
     ("daemon", "multus_dp.daemon.cli_daemon", "run the node daemon (thick mode): serves the shim on a unix socket"),
     ("install", "multus_dp.daemon.cli_install", "install the shim into the CNI bin dir and generate 00-multus-dp.conflist"),
+    ("discover", "multus_dp.hardware.cli_discover", "show SR-IOV PFs, VFs, drivers, pools, allocations, IOMMU groups, NUMA"),
+    ("node-prep", "multus_dp.hardware.cli_nodeprep", "create VFs, set VF defaults, bind DPDK VFs to vfio-pci (idempotent)"),
 ]
 
 
