@@ -1,16 +1,18 @@
 """Run the embedded demo: the seed document's pod (Network objects flannel-conf and ptp-conf:
-eth0 + net0) and an NPWG pod with three networks are attached through `multus-dp cni`,
-their interfaces and network-status are shown, then DEL removes everything and the demo
-proves nothing is left."""
+eth0 + net0) and an NPWG pod with three networks are attached through the native shim and
+a `multus-dp daemon` on a temp socket (thick mode, as a runtime would), their interfaces and
+network-status are shown, then DEL removes everything and the demo proves nothing is left."""
 from __future__ import annotations
 
 import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,8 @@ class Demo:
         self.networks_dir = self.tmp / "networks.d"
         self.conf_dir = self.tmp / "net.d"
         self.netns: list[str] = []
+        self.socket = str(self.tmp / "run" / "daemon.sock")
+        self.daemon: subprocess.Popen[bytes] | None = None
 
     # ---- plumbing ------------------------------------------------------------------
     def ip(self, *args: str, check: bool = True) -> str:
@@ -53,17 +57,57 @@ class Demo:
 
     def cni(self, command: str, conf: dict[str, Any], container_id: str, netns: str, ifname: str = "eth0",
             args: str = "") -> dict[str, Any] | None:
+        """Exec the shim exactly as a runtime execs a CNI plugin; the daemon does the work."""
+        shim = self.start_daemon()
         env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "CNI_COMMAND": command,
                "CNI_CONTAINERID": container_id, "CNI_NETNS": netns, "CNI_IFNAME": ifname,
-               "CNI_PATH": self.cni_path}
+               "CNI_PATH": self.cni_path, "MULTUS_DP_SOCKET": self.socket}
         if args:
             env["CNI_ARGS"] = args
-        proc = subprocess.run([sys.executable, "-m", "multus_dp", "cni"], input=json.dumps(conf).encode(),
-                              env=env, capture_output=True)
+        proc = subprocess.run([shim], input=json.dumps(conf).encode(), env=env, capture_output=True)
         out = proc.stdout.decode().strip()
         if proc.returncode != 0:
-            raise RuntimeError(f"multus-dp cni {command} failed (exit {proc.returncode}): {out or proc.stderr.decode()}")
+            raise RuntimeError(f"multus-dp shim {command} failed (exit {proc.returncode}): {out or proc.stderr.decode()}"
+                               f"; daemon log: {self.tmp / 'daemon.log'}")
         return json.loads(out) if out else None
+
+    def start_daemon(self) -> str:
+        """A daemon on a temp socket for the demo's lifetime; returns the shim's path."""
+        from multus_dp.daemon.install import built_shim
+        from multus_dp.daemon.protocol import DaemonClient
+
+        shim = str(built_shim())
+        if self.daemon is not None:
+            return shim
+        config = self.tmp / "daemon.json"
+        config.write_text(json.dumps({"socketPath": self.socket, "stateDir": str(self.state_dir),
+                                      "metricsAddress": "", "logFile": str(self.tmp / "daemon.log")}))
+        errors = self.tmp / "daemon.stderr"
+        with errors.open("wb") as stderr:  # a file, not a pipe nobody drains
+            self.daemon = subprocess.Popen([sys.executable, "-m", "multus_dp", "daemon", "--config", str(config)],
+                                           stdout=subprocess.DEVNULL, stderr=stderr)
+        client = DaemonClient(self.socket, timeout=2.0)
+        for _ in range(600):
+            if self.daemon.poll() is not None:
+                raise RuntimeError(f"multus-dp daemon exited: {errors.read_text()}")
+            try:
+                if client.healthy():
+                    print(f"== multus-dp daemon pid {self.daemon.pid} on {self.socket}; "
+                          f"each CNI call execs the shim {shim}")
+                    return shim
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"multus-dp daemon did not answer on {self.socket}")
+
+    def stop_daemon(self) -> None:
+        if self.daemon is not None and self.daemon.poll() is None:
+            self.daemon.send_signal(signal.SIGTERM)
+            try:
+                self.daemon.wait(60)
+            except subprocess.TimeoutExpired:
+                self.daemon.kill()
+                self.daemon.wait()
+        self.daemon = None
 
     # ---- the scenario ---------------------------------------------------------------
     def write_objects(self) -> None:
@@ -152,6 +196,7 @@ class Demo:
             print("== DEL done for both pods (twice: DEL is idempotent)")
             return self.prove_clean()
         finally:
+            self.stop_daemon()
             if not keep:
                 self.cleanup(forward)
 

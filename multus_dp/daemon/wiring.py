@@ -7,12 +7,13 @@ statistics. Everything else in the daemon only sees the resulting `DaemonParts`.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from multus_dp.chain.runner import ChainRunner
-from multus_dp.chain.services import Services, build_runner
+from multus_dp.chain.services import Services, build_runner, default_services
 from multus_dp.cni.invoke import DelegateInvoker
 from multus_dp.networks.conf import MultusConf
 
@@ -32,27 +33,36 @@ class DaemonParts:
     cache_sizes: Callable[[], dict[str, int]] | None = None
 
     def runner_factory(self) -> Callable[[MultusConf], ChainRunner]:
-        """Runners share the daemon's services; a request's own delegateTimeout still applies
-        (its own invoker over the shared VERSION cache)."""
+        """Runners for each request's conf. The daemon's long-lived pieces win (shared VERSION
+        cache, Kubernetes sources, hooks); where it has none, the request's conf gives the
+        standalone ones exactly as in thin mode (networksDir, stateDir), cached per directory."""
         base = self.services
+        invokers: dict[float, DelegateInvoker] = {base.invoker.timeout: base.invoker}
+        network_sources: dict[str, Any] = {}
+        guard = threading.Lock()
 
         def factory(conf: MultusConf) -> ChainRunner:
-            services = base
-            if conf.delegateTimeout != base.invoker.timeout:
-                invoker = DelegateInvoker(executor=base.invoker.executor, timeout=conf.delegateTimeout,
-                                          version_cache=base.invoker.versions, base_env=base.invoker.base_env)
-                services = dataclasses.replace(base, invoker=invoker)
+            local = default_services(conf)
+            with guard:
+                invoker = invokers.setdefault(conf.delegateTimeout, DelegateInvoker(
+                    executor=base.invoker.executor, timeout=conf.delegateTimeout,
+                    version_cache=base.invoker.versions, base_env=base.invoker.base_env))
+                network_source = base.network_source or network_sources.setdefault(conf.networksDir,
+                                                                                   local.network_source)
+            services = dataclasses.replace(
+                local, invoker=invoker, network_source=network_source,
+                pod_source=base.pod_source or local.pod_source, publisher=base.publisher or local.publisher,
+                builtins={**local.builtins, **base.builtins}, observe_phase=base.observe_phase,
+                device_info=base.device_info or local.device_info, device_ids=base.device_ids or local.device_ids,
+                ready_checks=[*local.ready_checks, *base.ready_checks])
             return build_runner(conf, services)
 
         return factory
 
 
 def build_parts(config: DaemonConfig, metrics: DaemonMetrics) -> DaemonParts:
-    from multus_dp.chain.publish import FileStatusPublisher
-
     invoker = DelegateInvoker(timeout=config.delegateTimeout)
-    services = Services(invoker=invoker, publisher=FileStatusPublisher(config.stateDir),
-                        observe_phase=metrics.observe_phase)
+    services = Services(invoker=invoker, observe_phase=metrics.observe_phase)
     parts = DaemonParts(services=services, cache_sizes=lambda: {"delegateVersions": _version_cache_size(invoker)})
     if config.kubeconfig:
         _wire_kubernetes(config, parts)
