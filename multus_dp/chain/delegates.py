@@ -14,15 +14,17 @@ from multus_dp.cni.invoke import DelegateInvoker, RuntimeConf
 
 
 class BuiltinDelegate(Protocol):
-    """A delegate handled in-process for single-plugin networks of one `type`."""
+    """A delegate handled in-process for single-plugin networks of one `type`. `extra` is the
+    attachment's selection context (e.g. resourceName, resourceIndex)."""
 
-    def add(self, net: NetworkConfig, rt: RuntimeConf, cni_path: Sequence[str]) -> dict[str, Any]: ...
+    def add(self, net: NetworkConfig, rt: RuntimeConf, cni_path: Sequence[str],
+            extra: dict[str, Any] | None = None) -> dict[str, Any]: ...
 
     def delete(self, net: NetworkConfig, rt: RuntimeConf, cni_path: Sequence[str],
-               prev: dict[str, Any] | None) -> list[CNIError]: ...
+               prev: dict[str, Any] | None, extra: dict[str, Any] | None = None) -> list[CNIError]: ...
 
     def check(self, net: NetworkConfig, rt: RuntimeConf, cni_path: Sequence[str],
-              prev: dict[str, Any] | None) -> bool: ...
+              prev: dict[str, Any] | None, extra: dict[str, Any] | None = None) -> bool: ...
 
 
 class Delegates:
@@ -35,22 +37,23 @@ class Delegates:
             return self.builtins.get(str(net.plugins[0].get("type")))
         return None
 
-    def add(self, net: NetworkConfig, rt: RuntimeConf, cni_path: Sequence[str]) -> dict[str, Any]:
+    def add(self, net: NetworkConfig, rt: RuntimeConf, cni_path: Sequence[str],
+            extra: dict[str, Any] | None = None) -> dict[str, Any]:
         builtin = self._builtin(net)
         if builtin is not None:
-            return builtin.add(net, rt, cni_path)
+            return builtin.add(net, rt, cni_path, extra)
         return self.invoker.add_list(net, rt, cni_path)
 
     def delete(self, net: NetworkConfig, rt: RuntimeConf, cni_path: Sequence[str],
-               prev: dict[str, Any] | None) -> list[CNIError]:
+               prev: dict[str, Any] | None, extra: dict[str, Any] | None = None) -> list[CNIError]:
         builtin = self._builtin(net)
         if builtin is not None:
-            return builtin.delete(net, rt, cni_path, prev)
+            return builtin.delete(net, rt, cni_path, prev, extra)
         return self.invoker.del_list(net, rt, cni_path, prev)
 
     def check(self, net: NetworkConfig, rt: RuntimeConf, cni_path: Sequence[str],
-              prev: dict[str, Any] | None) -> bool:
+              prev: dict[str, Any] | None, extra: dict[str, Any] | None = None) -> bool:
         builtin = self._builtin(net)
         if builtin is not None:
-            return builtin.check(net, rt, cni_path, prev)
+            return builtin.check(net, rt, cni_path, prev, extra)
         return self.invoker.check_list(net, rt, cni_path, prev)

@@ -134,7 +134,7 @@ class ChainRunner:
         self.journals.save(journal)
         start = time.monotonic()
         try:
-            entry.result = self.delegates.add(att.netconf(), self._rt(journal, att), cni_path)
+            entry.result = self.delegates.add(att.netconf(), self._rt(journal, att), cni_path, att.extra)
             entry.state = ADDED
         except CNIError as exc:
             entry.state = FAILED
@@ -223,7 +223,8 @@ class ChainRunner:
             att = entry.attachment
             start = time.monotonic()
             try:
-                errors = self.delegates.delete(att.netconf(), self._rt(journal, att, netns), cni_path, entry.result)
+                errors = self.delegates.delete(att.netconf(), self._rt(journal, att, netns), cni_path, entry.result,
+                                               att.extra)
             except CNIError as exc:
                 errors = [exc]
             except Exception as exc:
@@ -264,7 +265,7 @@ class ChainRunner:
                                    f"{entry.state}, not added")
                 try:
                     self.delegates.check(att.netconf(), self._rt(journal, att, req.netns or journal.netns),
-                                         cni_path, entry.result)
+                                         cni_path, entry.result, att.extra)
                 except CNIError as exc:
                     raise exc.prefixed(self._where(journal, att)) from exc
 

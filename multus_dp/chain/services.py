@@ -37,10 +37,11 @@ class Services:
 def default_services(conf: MultusConf) -> Services:
     """Standalone services: no daemon, no Kubernetes."""
     from multus_dp.k8s.standalone import DirectoryNetworkSource
+    from multus_dp.sriov.builtin import sriov_builtins
 
-    return Services(invoker=DelegateInvoker(timeout=conf.delegateTimeout),
-                    network_source=DirectoryNetworkSource(conf.networksDir),
-                    publisher=FileStatusPublisher(conf.stateDir))
+    invoker = DelegateInvoker(timeout=conf.delegateTimeout)
+    return Services(invoker=invoker, network_source=DirectoryNetworkSource(conf.networksDir),
+                    publisher=FileStatusPublisher(conf.stateDir), builtins=sriov_builtins(conf, invoker))
 
 
 def build_runner(conf: MultusConf, services: Services) -> ChainRunner:

@@ -50,6 +50,13 @@ class MultusConf(BaseModel):
     socketPath: str = "/run/multus-dp/daemon.sock"
     nodeName: str | None = None
     deviceInfoDir: str = "/var/run/k8s.cni.cncf.io/devinfo"
+    # the built-in SR-IOV delegate
+    sriovExternal: bool = False
+    sysfsRoot: str = "/sys"
+    kubeletCheckpoint: str = "/var/lib/kubelet/device-plugins/kubelet_internal_checkpoint"
+    sriovPoolsConfig: str = "/etc/pcidp/config.json"
+    macReadbackTries: int = Field(default=20, ge=1)
+    macReadbackInterval: float = Field(default=0.05, ge=0)
 
     @field_validator("cniVersion")
     @classmethod

@@ -130,6 +130,8 @@ class Selector:
         for sel, definition in selected:
             ifname = sel.interface or next(names)
             plan.append(self._selection_attachment(req, conf, sel, definition, ifname, device_index, pod))
+        _number_resources(plan)
+        _device_info_files(plan, conf, req)
         return plan
 
     def _legacy_plan(self, req: CNIRequest, value: str, pod_ns: str, pod: str,
@@ -250,6 +252,26 @@ class Selector:
                 device_index[resource] = index + 1
                 return ids[index]
         return sel.device_id
+
+
+def _number_resources(plan: list[Attachment]) -> None:
+    """The n-th attachment of a resource takes the n-th device the kubelet assigned."""
+    seen: dict[str, int] = {}
+    for att in plan:
+        resource = att.extra.get("resourceName")
+        if resource:
+            att.extra["resourceIndex"] = seen.get(resource, 0)
+            seen[resource] = att.extra["resourceIndex"] + 1
+
+
+def _device_info_files(plan: list[Attachment], conf: MultusConf, req: CNIRequest) -> None:
+    """Built-in SR-IOV attachments always get a device-info file path (DPDK mode writes it)."""
+    for att in plan:
+        types = {p.get("type") for p in att.config.get("plugins") or []}
+        if "sriov" in types and "CNIDeviceInfoFile" not in att.capability_args:
+            safe = att.network.replace("/", "-")
+            att.capability_args["CNIDeviceInfoFile"] = os.path.join(
+                conf.deviceInfoDir, "cni", f"{safe}-{req.container_id}_{att.ifname}")
 
 
 def _auto_names(taken: set[str], start: int):
