@@ -317,6 +317,11 @@ class NodePrep:
             raise _StepFailed(what, exc) from exc
         say(f"{what}: ok ({time.monotonic() - started:.2f}s)")
 
+    def _on_failure(self, undo: list, what: str, action: Callable[[], None]) -> None:
+        """Remember how to undo a step that was done (a dry run does nothing to undo)."""
+        if not self.dry_run:
+            undo.append((what, action))
+
     def _numvfs(self, spec: PfSpec, pf: PF, report: PfReport, undo: list, say: Callable[[str], None]) -> None:
         if not pf.sriov_capable and spec.numVfs:
             raise _StepFailed("check PF", CNIError(Code.DEVICE_UNAVAILABLE,
@@ -340,12 +345,12 @@ class NodePrep:
         if original:
             # the kernel refuses a change between two non-zero counts: go through 0
             self._do(report, say, f"set sriov_numvfs {original} -> 0", lambda: self.writer.write(path, "0", deadline))
-            undo.append((f"sriov_numvfs back to {original}", lambda: self._restore_numvfs(pf.bdf, original)))
+            self._on_failure(undo, f"sriov_numvfs back to {original}", lambda: self._restore_numvfs(pf.bdf, original))
         if spec.numVfs:
             self._do(report, say, f"set sriov_numvfs -> {spec.numVfs}",
                      lambda: self.writer.write(path, str(spec.numVfs), deadline))
             if not original:
-                undo.append(("sriov_numvfs back to 0", lambda: self._restore_numvfs(pf.bdf, 0)))
+                self._on_failure(undo, "sriov_numvfs back to 0", lambda: self._restore_numvfs(pf.bdf, 0))
             self._do(report, say, f"wait for {spec.numVfs} VFs to appear",
                      lambda: self._wait_for_vfs(pf.bdf, spec.numVfs, pf.drivers_autoprobe))
 
@@ -396,7 +401,9 @@ class NodePrep:
             raise _StepFailed("VF settings", CNIError(Code.DEVICE_UNAVAILABLE,
                                                       f"{pf.bdf} has no netdev to set VF settings through"))
         try:
-            current = dict(settings_of(s) for s in self.vf_config.get_vfs(pf.netdev))
+            # a dry run that would create the VFs cannot read their settings yet
+            creating = self.dry_run and pf.num_vfs != spec.numVfs
+            current = {} if creating else dict(settings_of(s) for s in self.vf_config.get_vfs(pf.netdev))
         except CNIError as exc:
             raise _StepFailed(f"read VF settings of {pf.netdev}", exc) from exc
         for index, want in sorted(wanted.items()):
@@ -418,7 +425,8 @@ class NodePrep:
             self._do(report, say, f"VF {index}: {text}",
                      lambda i=index, c=change: self.vf_config.set_vf(pf.netdev, i, **c))  # type: ignore[misc]
             if before:
-                undo.append((f"VF {index} settings", lambda i=index, b=before: self.vf_config.set_vf(pf.netdev, i, **b)))
+                self._on_failure(undo, f"VF {index} settings",
+                                 lambda i=index, b=before: self.vf_config.set_vf(pf.netdev, i, **b))
 
     def _dpdk_indexes(self, spec: PfSpec, pf: PF, model: NodeModel) -> set[int]:
         wanted = pools_mod.parse_indexes(spec.dpdk.indexes) if spec.dpdk.indexes else set()
@@ -454,9 +462,8 @@ class NodePrep:
                 r = self.binder.bind(b, force=self.force)
                 out.update(driver=r.original_driver, override=r.original_override)
             self._do(report, say, f"bind VF {index} ({bdf}) to vfio-pci", bind)
-            if not self.dry_run:
-                undo.append((f"VF {index} back to {result.get('driver') or 'no driver'}",
-                             lambda b=bdf, r=result: self.binder.restore(b, r.get("driver"), r.get("override"))))
+            self._on_failure(undo, f"VF {index} back to {result.get('driver') or 'no driver'}",
+                             lambda b=bdf, r=result: self.binder.restore(b, r.get("driver"), r.get("override")))
 
 
 def _fmt(value: Any) -> str:

@@ -184,8 +184,12 @@ class FakeSysfs:
 
     @staticmethod
     def vf_bdf(pf_bdf: str, index: int) -> str:
-        domain, bus, _ = pf_bdf.split(":")
-        return f"{domain}:{bus}:{0x02 + index // 8:02x}.{index % 8}"
+        """VF addresses as NICs lay them out: function 0's VFs at <bus>:02.0 onward; another
+        function's on a bus of their own (<bus>+0x80+fn) so two ports never collide."""
+        domain, bus, devfn = pf_bdf.split(":")
+        function = int(devfn.split(".")[1])
+        vf_bus = int(bus, 16) if function == 0 else (int(bus, 16) + 0x80 + function) & 0xFF
+        return f"{domain}:{vf_bus:02x}:{0x02 + index // 8:02x}.{index % 8}"
 
     def create_vfs(self, pf_bdf: str, count: int) -> None:
         with self.lock:
@@ -484,6 +488,8 @@ class FakeDriverCore:
         if count and current:
             raise OSError(errno.EBUSY, os.strerror(errno.EBUSY))
         if count == 0:
+            for t in self._timers:   # VFs disabled before their creation finished
+                t.cancel()
             fs.remove_vfs(bdf)
         elif self.vf_create_delay > 0:
             # VF creation finishing after the write returned, as some drivers do
@@ -494,3 +500,48 @@ class FakeDriverCore:
             timer.start()
         else:
             fs.create_vfs(bdf, count)
+
+
+@dataclass
+class FakeVfState:
+    index: int
+    mac: str = "00:00:00:00:00:00"
+    spoofchk: bool | None = True
+    trust: bool | None = False
+
+
+class FakeVfNetlink:
+    """The PF's VF table over netlink, in memory: one record per VF the fake tree has.
+
+    A local fake of the kernel side effect (IFLA_VFINFO_LIST / RTM_SETLINK) with the
+    `VfConfigurator` shape; `fail_on_vf` makes setting one VF fail like a driver would.
+    """
+
+    def __init__(self, fs: FakeSysfs) -> None:
+        self.fs = fs
+        self.state: dict[tuple[str, int], FakeVfState] = {}
+        self.calls: list[tuple[str, int, dict]] = []
+        self.fail_on_vf: set[tuple[str, int]] = set()
+
+    def _pf(self, pf_ifname: str) -> str:
+        for bdf, pf in self.fs.pfs.items():
+            if pf.netdev == pf_ifname:
+                return bdf
+        from multus_dp.cni.errors import CNIError
+        raise CNIError(110, f"no such link {pf_ifname}")
+
+    def get_vfs(self, pf_ifname: str) -> list[FakeVfState]:
+        count = self.fs.numvfs(self._pf(pf_ifname))
+        return [self.state.setdefault((pf_ifname, i), FakeVfState(i)) for i in range(count)]
+
+    def set_vf(self, pf_ifname: str, vf_index: int, **settings) -> None:
+        from multus_dp.cni.errors import CNIError
+        if vf_index >= self.fs.numvfs(self._pf(pf_ifname)):
+            raise CNIError(110, f"{pf_ifname}: VF {vf_index} does not exist")
+        if (pf_ifname, vf_index) in self.fail_on_vf:
+            raise CNIError(110, f"{pf_ifname}: setting VF {vf_index} failed: Operation not supported")
+        self.calls.append((pf_ifname, vf_index, dict(settings)))
+        record = self.state.setdefault((pf_ifname, vf_index), FakeVfState(vf_index))
+        for key, value in settings.items():
+            if value is not None:
+                setattr(record, key, value)
