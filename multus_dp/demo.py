@@ -1,5 +1,6 @@
 """Run the embedded demo: the seed document's pod (Network objects flannel-conf and ptp-conf:
-eth0 + net0) and an NPWG pod with three networks are attached through the native shim and
+eth0 + net0), an NPWG pod with three networks and a vFW pod with SR-IOV VFs on a simulated
+NIC (two kernel-mode VLAN VFs, one DPDK-mode VF) are attached through the native shim and
 a `multus-dp daemon` on a temp socket (thick mode, as a runtime would), their interfaces and
 network-status are shown, then DEL removes everything and the demo proves nothing is left."""
 from __future__ import annotations
@@ -40,6 +41,13 @@ class Demo:
         self.conf_dir = self.tmp / "net.d"
         self.netns: list[str] = []
         self.socket = str(self.tmp / "run" / "daemon.sock")
+        # the simulated SR-IOV NIC: two kernel-mode VFs (veth ends) and one on vfio-pci
+        self.sysfs_root = self.tmp / "sys"
+        self.pf_state = self.tmp / "pf-vfs.json"
+        self.pf_netdev = f"{self.tag}pf0"
+        self.vf_netdevs = [f"{self.tag}vf0", f"{self.tag}vf1"]
+        self.vf_wires = [f"{self.tag}w0", f"{self.tag}w1"]
+        self.vf_bdfs: list[str] = []
         self.daemon: subprocess.Popen[bytes] | None = None
 
     # ---- plumbing ------------------------------------------------------------------
@@ -128,6 +136,13 @@ class Demo:
                               "ipam": {**ipam, "subnet": "10.250.40.0/24"}}),
             _nad("bridge-b", {"cniVersion": "1.0.0", "type": "bridge", "bridge": self.bridge_b,
                               "ipam": {**ipam, "subnet": "10.250.50.0/24"}}),
+            _nad("sriov-untrust", {"cniVersion": "1.0.0", "type": "sriov", "vlan": 100, "vlanQoS": 3,
+                                   "spoofchk": "on", "trust": "off", "max_tx_rate": 1000,
+                                   "ipam": {**ipam, "subnet": "10.250.60.0/24"}}),
+            _nad("sriov-trust", {"cniVersion": "1.0.0", "type": "sriov", "vlan": 200, "mac": "02:fe:00:00:02:00",
+                                 "spoofchk": "off", "trust": "on", "mtu": 1400,
+                                 "ipam": {**ipam, "subnet": "10.250.70.0/24"}}),
+            _nad("sriov-dpdk", {"cniVersion": "1.0.0", "type": "sriov", "vlan": 300, "spoofchk": "on"}),
         ]
         self.networks_dir.mkdir(parents=True, exist_ok=True)
         (self.networks_dir / "demo.json").write_text(json.dumps({"apiVersion": "v1", "kind": "List",
@@ -146,6 +161,8 @@ class Demo:
             "capabilities": {"io.kubernetes.cri.pod-annotations": True},
             "stateDir": str(self.state_dir), "networksDir": str(self.networks_dir),
             "clusterNetwork": str(self.conf_dir / "10-cluster.conflist"),
+            "sysfsRoot": str(self.sysfs_root), "sriovSimulatedPf": str(self.pf_state),
+            "deviceInfoDir": str(self.tmp / "devinfo"),
             "runtimeConfig": {"io.kubernetes.cri.pod-annotations": annotations},
         }
 
@@ -178,6 +195,7 @@ class Demo:
             self.ip("link", "add", self.uplink, "type", "veth", "peer", "name", self.uplink_peer)
             self.ip("link", "set", self.uplink, "up")
             self.ip("link", "set", self.uplink_peer, "up")
+            self.setup_nic()
             self.write_objects()
             pods = [
                 ("multus-multi-net-poc", *self.pod(
@@ -187,22 +205,74 @@ class Demo:
                     "an NPWG pod with three networks (macvlan over a veth, ptp as data0, a second bridge)",
                     "npwg-pod", {"k8s.v1.cni.cncf.io/networks": "macvlan-conf,ptp-data@data0,bridge-b"})),
             ]
+            before = self.show_vfs("the simulated NIC's VFs before the vFW pod")
+            pods.append(("vfw", *self.pod(
+                "a vFW pod: management eth0 + two kernel-mode VFs (VLANs 100, 200) + one DPDK-mode VF",
+                "vfw", {"k8s.v1.cni.cncf.io/networks": json.dumps([
+                    {"name": "sriov-untrust", "interface": "wan0", "deviceID": self.vf_bdfs[0]},
+                    {"name": "sriov-trust", "interface": "lan0", "deviceID": self.vf_bdfs[1]},
+                    {"name": "sriov-dpdk", "interface": "dpdk0", "deviceID": self.vf_bdfs[2]}])})))
+            self.show_vfs("the VFs as the PF reports them while the vFW pod runs")
+            self.show_device_info("vfw")
             if keep:
                 print(f"kept: state in {self.state_dir}")
                 return 0
             for name, netns, conf in pods:
                 self.cni("DEL", conf, f"{self.tag}-{name}", netns)
                 self.cni("DEL", conf, f"{self.tag}-{name}", netns)
-            print("== DEL done for both pods (twice: DEL is idempotent)")
-            return self.prove_clean()
+            print("== DEL done for every pod (twice: DEL is idempotent)")
+            after = self.show_vfs("the VFs after DEL")
+            restored = before == after and all(self._link_exists(n) for n in self.vf_netdevs)
+            print("== every VF restored exactly (PF settings, netdev name/MAC/MTU)" if restored
+                  else "!! a VF was not restored")
+            return self.prove_clean() or (0 if restored else 1)
         finally:
             self.stop_daemon()
             if not keep:
                 self.cleanup(forward)
 
+    def setup_nic(self) -> None:
+        from multus_dp.sriov.simulated import SimulatedPf, build_sysfs
+
+        for vf, wire in zip(self.vf_netdevs, self.vf_wires):
+            self.ip("link", "add", vf, "type", "veth", "peer", "name", wire)
+            self.ip("link", "set", wire, "up")
+        self.vf_bdfs = build_sysfs(str(self.sysfs_root), pf_bdf="0000:5e:00.0", pf_netdev=self.pf_netdev,
+                                   vf_netdevs=[*self.vf_netdevs, None])
+        SimulatedPf(str(self.pf_state)).add_pf(self.pf_netdev, len(self.vf_bdfs))
+
+    def show_vfs(self, title: str) -> list[Any]:
+        from multus_dp.sriov.simulated import SimulatedPf
+
+        vfs = SimulatedPf(str(self.pf_state)).get_vfs(self.pf_netdev)
+        links = {name: self._link(name) for name in self.vf_netdevs}
+        print(f"-- {title}:")
+        print(f"   {'VF':<14} {'MAC':<18} {'VLAN':>4} {'QOS':>3} {'SPOOF':<5} {'TRUST':<5} {'MAXRATE':>7}  HOST NETDEV")
+        for vf, bdf in zip(vfs, self.vf_bdfs):
+            name = self.vf_netdevs[vf.index] if vf.index < len(self.vf_netdevs) else None
+            host = "(vfio-pci)" if name is None else (
+                f"{name} {links[name]['address']} mtu {links[name]['mtu']}" if links[name] else "(in the pod)")
+            print(f"   {bdf:<14} {vf.mac:<18} {vf.vlan:>4} {vf.qos:>3} {'on' if vf.spoofchk else 'off':<5} "
+                  f"{'on' if vf.trust else 'off':<5} {vf.max_tx_rate:>7}  {host}")
+        return [vfs, links]
+
+    def show_device_info(self, pod: str) -> None:
+        status = json.loads((self.state_dir / "status" / f"default_{pod}.json").read_text())["networkStatus"]
+        for entry in status:
+            if entry.get("device-info"):
+                print(f"-- device-info of {entry['name']} ({entry['interface']}): {json.dumps(entry['device-info'])}")
+
+    def _link(self, name: str) -> dict[str, Any] | None:
+        out = self.ip("-j", "link", "show", "dev", name, check=False)
+        return json.loads(out)[0] if out.strip() else None
+
+    def _link_exists(self, name: str) -> bool:
+        return self._link(name) is not None
+
     def prove_clean(self) -> int:
         leftovers = []
-        ours = {self.bridge, self.bridge_b, self.uplink, self.uplink_peer}  # the demo's own, removed at cleanup
+        # the demo's own links, removed at cleanup (the VF netdevs are back on the host: that is the point)
+        ours = {self.bridge, self.bridge_b, self.uplink, self.uplink_peer, *self.vf_netdevs, *self.vf_wires}
         host = [line.split(":")[1].strip().split("@")[0] for line in self.ip("-o", "link", "show").splitlines()]
         veths = [name for name in host if name.startswith("veth") and self._on_demo_bridge(name)]
         if veths:
@@ -237,7 +307,7 @@ class Demo:
     def cleanup(self, forward: str) -> None:
         for name in self.netns:
             self.ip("netns", "del", name, check=False)
-        for link in (self.bridge, self.bridge_b, self.uplink):
+        for link in (self.bridge, self.bridge_b, self.uplink, *self.vf_netdevs):
             self.ip("link", "del", link, check=False)
         Path("/proc/sys/net/ipv4/ip_forward").write_text(forward)
         shutil.rmtree(self.tmp, ignore_errors=True)

@@ -57,6 +57,7 @@ class MultusConf(BaseModel):
     sriovPoolsConfig: str = "/etc/pcidp/config.json"
     macReadbackTries: int = Field(default=20, ge=1)
     macReadbackInterval: float = Field(default=0.05, ge=0)
+    sriovSimulatedPf: str | None = None   # a simulated PF's state file (demo/benchmarks), see sriov/simulated.py
 
     @field_validator("cniVersion")
     @classmethod

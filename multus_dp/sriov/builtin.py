@@ -45,7 +45,11 @@ class LazySriov:
             if self._delegate is None:
                 from multus_dp.netops import get_link_ops, get_vf_ops
 
-                self._delegate = SriovDelegate(self.invoker, get_link_ops(), get_vf_ops(), settings_for(self.conf),
+                vf_ops = get_vf_ops()
+                if self.conf.sriovSimulatedPf:
+                    from .simulated import SimulatedPf
+                    vf_ops = SimulatedPf(self.conf.sriovSimulatedPf)
+                self._delegate = SriovDelegate(self.invoker, get_link_ops(), vf_ops, settings_for(self.conf),
                                                pools=pool_members(self.conf))
             return self._delegate
 
