@@ -16,3 +16,17 @@ def build_sources(conf: Any, watch: bool = True, env: Mapping[str, str] | None =
     from .kube import build_sources as build
 
     return build(conf, watch=watch, env=env)
+
+
+def daemon_sources(config: Any, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """For the daemon's wiring: started KubeSources as a dict of the parts it plugs into its
+    Services (`pod_source`, `network_source`, `publisher`), `ready_check` (None when ready,
+    else the reason), `metrics` (a counters snapshot), `stop` (call on shutdown) and `sources`.
+    An empty dict when neither a kubeconfig nor an in-cluster config exists."""
+    sources = build_sources(config, watch=True, env=env)
+    if sources is None:
+        return {}
+    sources.start()
+    return {"pod_source": sources.pod_source, "network_source": sources.network_source,
+            "publisher": sources.publisher, "ready_check": sources.not_ready_reason,
+            "metrics": sources.metrics.snapshot, "stop": sources.stop, "sources": sources}

@@ -41,6 +41,7 @@ class CredentialSource:
     token_file: str | None = None
     ca_file: str | None = None
     host: str | None = None         # in-cluster API URL
+    service_env: tuple[tuple[str, str], ...] = ()  # KUBERNETES_SERVICE_HOST/PORT as found
 
     def describe(self) -> str:
         return f"kubeconfig {self.kubeconfig}" if self.kind == "kubeconfig" else f"in-cluster ({self.host})"
@@ -58,7 +59,8 @@ def locate(settings: KubeSettings, env: Mapping[str, str] | None = None) -> Cred
     if host and port and os.path.isfile(settings.kubeTokenFile):
         url_host = f"[{host}]" if ":" in host else host
         return CredentialSource("in-cluster", token_file=settings.kubeTokenFile, ca_file=settings.kubeCAFile,
-                                host=f"https://{url_host}:{port}")
+                                host=f"https://{url_host}:{port}",
+                                service_env=(("KUBERNETES_SERVICE_HOST", host), ("KUBERNETES_SERVICE_PORT", port)))
     return None
 
 
@@ -163,11 +165,10 @@ class Credentials:
             else:
                 from kubernetes.config.incluster_config import InClusterConfigLoader
 
-                host = self.source.host or ""
-                hostport = host.removeprefix("https://").rsplit(":", 1)
-                env = {"KUBERNETES_SERVICE_HOST": hostport[0].strip("[]"), "KUBERNETES_SERVICE_PORT": hostport[1]}
+                # no refresh hook: our file stamps decide when the token is re-read
                 InClusterConfigLoader(token_filename=self.source.token_file, cert_filename=self.source.ca_file,
-                                      environ=env).load_and_set(cfg, try_refresh_token=False)
+                                      try_refresh_token=False,
+                                      environ=dict(self.source.service_env)).load_and_set(cfg)
         except Exception as exc:  # the client raises ConfigException, yaml and OS errors alike
             raise CNIError(Code.INVALID_CONFIG, f"cannot load Kubernetes credentials from "
                            f"{self.source.describe()}: {exc}") from exc

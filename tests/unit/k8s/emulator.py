@@ -49,6 +49,22 @@ class Seen:
         return self.params.get("watch") == "true"
 
 
+class PreconditionEmulator(kmock.KubernetesEmulator):
+    """kmock's emulator plus one API-server rule multus-dp relies on: a patch carrying
+    `metadata.uid` is a precondition; another UID in the stored object answers 409."""
+
+    async def _handle(self, request: Any) -> Any:
+        if request.action == kmock.action.UPDATE and isinstance(request.data, dict):
+            wanted = (request.data.get("metadata") or {}).get("uid")
+            key = (request.resource, request.namespace, request.name)
+            if wanted and key in self.objects and not self.objects[key].deleted:
+                stored = (self.objects[key].get("metadata") or {}).get("uid")
+                if stored and stored != wanted:
+                    raise kmock.KubernetesError(status=409, reason="Conflict", message=(
+                        f"Precondition failed: UID in precondition: {wanted}, UID in object meta: {stored}"))
+        return await super()._handle(request)
+
+
 class Emulator:
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
@@ -56,7 +72,7 @@ class Emulator:
         self._thread.start()
         self.port = 0
         self.server: kmock.Server | None = None
-        self.k: kmock.KubernetesEmulator = self.call_async(self._enter())
+        self.k: PreconditionEmulator = self.call_async(self._enter())
 
     # ---- loop plumbing -------------------------------------------------------------------
     def call_async(self, coro: Any, timeout: float = 30) -> Any:
@@ -68,7 +84,7 @@ class Emulator:
         return self.call_async(run())
 
     async def _enter(self) -> kmock.KubernetesEmulator:
-        k = kmock.KubernetesEmulator()
+        k = PreconditionEmulator()
         await k.__aenter__()
         for kind, info in ((PODS, dict(kind="Pod", subresources={"status"})),
                            (NADS, dict(kind="NetworkAttachmentDefinition")),
@@ -84,7 +100,7 @@ class Emulator:
     async def _start(server: kmock.Server) -> None:
         await server.__aenter__()
         # open watch streams must not hold a shutdown for aiohttp's default 60 s
-        server.server.runner._shutdown_timeout = 0.5
+        server.server.runner._shutdown_timeout = 0.1
 
     @property
     def url(self) -> str:

@@ -1,0 +1,105 @@
+"""The network-status publisher: merge patches off the critical path, retries, events."""
+from __future__ import annotations
+
+import json
+
+from multus_dp.k8s.kinds import PODS
+from multus_dp.networks.attachment import PodRef
+
+from .conftest import eventually
+from .emulator import pod
+
+STATUS = "k8s.v1.cni.cncf.io/network-status"
+ENTRY = [{"name": "kube-system/cluster", "interface": "eth0", "ips": ["10.0.0.2"], "default": True, "dns": {}}]
+
+
+def annotation(emu, name: str = "web") -> list | None:
+    value = (emu.get(PODS, "ns1", name) or {}).get("metadata", {}).get("annotations", {}).get(STATUS)
+    return json.loads(value) if value else None
+
+
+def test_publish_returns_at_once_while_the_api_is_down_then_lands(emu, make_sources) -> None:
+    emu.seed(PODS, pod("web"))
+    sources = make_sources()
+    emu.stop_server()
+    sources.publisher.publish(PodRef("ns1", "web", "uid-web"), "c1", ENTRY)  # must not block or raise
+    assert sources.publisher.pending() == 1
+    eventually(lambda: sources.metrics.get("publish_failures") >= 2, what="failed attempts being retried")
+    emu.start_server()
+    assert sources.publisher.flush(10)
+    assert annotation(emu) == ENTRY
+    assert sources.metrics.get("publish_ok") == 1
+
+
+def test_newer_work_for_a_pod_replaces_queued_work(emu, make_sources) -> None:
+    emu.seed(PODS, pod("web"))
+    sources = make_sources()
+    emu.stop_server()
+    second = [dict(ENTRY[0], ips=["10.0.0.3"])]
+    sources.publisher.publish(PodRef("ns1", "web", "uid-web"), "c1", ENTRY)
+    sources.publisher.publish(PodRef("ns1", "web", "uid-web"), "c2", second)
+    assert sources.publisher.pending() == 1
+    mark = emu.mark()
+    emu.start_server()
+    assert sources.publisher.flush(10)
+    assert annotation(emu) == second
+    seen = emu.since(mark)
+    assert [r.method for r in seen].count("PATCH") == 1
+    assert [r.method for r in seen].count("POST") == 2  # both sandboxes' AddedInterface events
+
+
+def test_withdraw_of_an_older_sandbox_keeps_the_newer_status(emu, make_sources) -> None:
+    emu.seed(PODS, pod("web"))
+    sources = make_sources()
+    ref = PodRef("ns1", "web", "uid-web")
+    sources.publisher.publish(ref, "old", ENTRY)
+    sources.publisher.publish(ref, "new", ENTRY)
+    sources.publisher.withdraw(ref, "old")
+    assert sources.publisher.flush(10)
+    assert annotation(emu) == ENTRY
+    sources.publisher.withdraw(ref, "new")
+    assert sources.publisher.flush(10)
+    assert annotation(emu) is None
+
+
+def test_a_recreated_pod_never_gets_the_old_sandboxs_status(emu, make_sources) -> None:
+    emu.seed(PODS, pod("web", uid="uid-new"))
+    sources = make_sources(watch=False)
+    sources.publisher.publish(PodRef("ns1", "web", "uid-old"), "c1", ENTRY)
+    assert annotation(emu) is None
+    assert sources.metrics.get("publish_dropped") == 1
+    assert emu.get(PODS, "ns1", "web")["metadata"]["uid"] == "uid-new"
+
+
+def test_a_static_pod_resolves_the_conflict_with_its_mirror_uid(emu, make_sources) -> None:
+    emu.seed(PODS, pod("etcd", uid="mirror-uid", annotations={
+        "kubernetes.io/config.source": "file", "kubernetes.io/config.mirror": "static-hash"}))
+    sources = make_sources(watch=False)  # no cache: the precondition fails once, then a GET resolves it
+    mark = emu.mark()
+    sources.publisher.publish(PodRef("ns1", "etcd", "static-hash"), "c1", ENTRY)
+    assert annotation(emu, "etcd") == ENTRY
+    assert [(r.method, (r.body or {}).get("metadata", {}).get("uid")) for r in emu.since(mark)
+            if r.method != "POST"] == [("PATCH", "static-hash"), ("GET", None), ("PATCH", "mirror-uid")]
+
+
+def test_pod_gone_drops_the_publish(emu, make_sources) -> None:
+    sources = make_sources()
+    sources.publisher.publish(PodRef("ns1", "ghost", "uid-ghost"), "c1", ENTRY)
+    assert sources.publisher.flush(10)
+    assert sources.metrics.get("publish_dropped") == 1
+    assert sources.metrics.get("events_ok") == 0
+
+
+def test_events_name_the_pod_and_interface(emu, make_sources) -> None:
+    emu.seed(PODS, pod("web"))
+    sources = make_sources()
+    sources.publisher.publish(PodRef("ns1", "web", "uid-web"), "c1", ENTRY + [
+        {"name": "ns1/sriov-a", "interface": "net1", "ips": [], "default": False, "dns": {}}])
+    assert sources.publisher.flush(10)
+    events = sorted(emu.objects(PODS.__class__("Event", "", "v1", "events"), "ns1"),
+                    key=lambda e: e["message"])
+    assert [(e["reason"], e["message"], e["involvedObject"]["name"], e["involvedObject"]["uid"], e["type"])
+            for e in events] == [
+        ("AddedInterface", "Add eth0 [10.0.0.2] from kube-system/cluster", "web", "uid-web", "Normal"),
+        ("AddedInterface", "Add net1 [] from ns1/sriov-a", "web", "uid-web", "Normal")]
+    assert {e["source"]["host"] for e in events} == {"node1"}
