@@ -1,8 +1,8 @@
 """The SR-IOV network config, as sriov-cni reads it (plus `mtu`).
 
 Keys: deviceID, vlan (0-4094), vlanQoS (0-7), vlanProto (802.1q/802.1ad), mac, spoofchk,
-trust (on/off), link_state (auto/enable/disable), min_tx_rate, max_tx_rate (Mbps), ipam,
-mtu. `runtimeConfig` may carry mac, ips, deviceID and CNIDeviceInfoFile. Invalid values are
+trust (on/off), link_state (auto/enable/disable), min_tx_rate, max_tx_rate (Mbps), ipam;
+plus mtu and bindVfio (ours). `runtimeConfig` may carry mac, ips, deviceID and CNIDeviceInfoFile. Invalid values are
 code-7 errors naming the key.
 """
 from __future__ import annotations
@@ -36,6 +36,7 @@ class SriovConfig:
     ips: list[str] = field(default_factory=list)
     device_info_file: str | None = None
     resource_name: str | None = None
+    bind_vfio: bool = False       # bind to vfio-pci at ADD, give the VF back to its driver at DEL
     raw: dict[str, Any] = field(default_factory=dict)
 
     def vf_settings(self) -> dict[str, Any]:
@@ -121,6 +122,9 @@ def parse_sriov_config(conf: dict[str, Any]) -> SriovConfig:
     ipam = conf.get("ipam")
     if ipam is not None and (not isinstance(ipam, dict) or (ipam and not isinstance(ipam.get("type"), str))):
         raise _bad(network, "ipam", "must be an object with a \"type\"")
+    bind_vfio = conf.get("bindVfio", False)
+    if not isinstance(bind_vfio, bool):
+        raise _bad(network, "bindVfio", f"must be true or false, got {bind_vfio!r}")
     ips = runtime.get("ips") or []
     if not isinstance(ips, list):
         raise _bad(network, "runtimeConfig.ips", "must be a list")
@@ -133,5 +137,5 @@ def parse_sriov_config(conf: dict[str, Any]) -> SriovConfig:
         spoofchk=_on_off(conf, "spoofchk", network), trust=_on_off(conf, "trust", network),
         link_state=link_state, min_tx_rate=min_rate, max_tx_rate=max_rate, mtu=mtu,
         ipam=ipam or None, ips=list(ips), device_info_file=runtime.get("CNIDeviceInfoFile") or None,
-        resource_name=conf.get("resourceName") or None, raw=conf,
+        resource_name=conf.get("resourceName") or None, bind_vfio=bind_vfio, raw=conf,
     )

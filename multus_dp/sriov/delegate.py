@@ -30,6 +30,7 @@ from multus_dp.hardware import sysfs
 from multus_dp.hardware.allocator import Allocation, Owner, VfAllocator, netns_alive
 from multus_dp.hardware.checkpoint import DEFAULT_CHECKPOINT
 from multus_dp.hardware.resolve import choose_vf
+from multus_dp.hardware.vfio import VfioBinder
 from multus_dp.netops.errors import NetOpsError
 from multus_dp.netops.types import LinkOps, VfOps
 
@@ -101,8 +102,9 @@ class _Undo:
 class SriovDelegate:
     def __init__(self, invoker: DelegateInvoker, link_ops: LinkOps, vf_ops: VfOps,
                  settings: SriovSettings | None = None, allocator: VfAllocator | None = None,
-                 pools: Callable[[str], Sequence[str]] | None = None) -> None:
+                 pools: Callable[[str], Sequence[str]] | None = None, binder: VfioBinder | None = None) -> None:
         self.settings = settings or SriovSettings()
+        self.binder = binder or VfioBinder(self.settings.sysfs_root)
         self.links = link_ops
         self.vfs = vf_ops
         self.ipam = Ipam(invoker)
@@ -165,8 +167,14 @@ class SriovDelegate:
              who: str, undo: _Undo, version: str) -> dict[str, Any]:
         vf = locate_vf(self.settings.sysfs_root, alloc.bdf, who)
         snap = self._snapshot(alloc, vf, who)
-        self.allocator.update(alloc.bdf, owner.container_id, snapshot=snap.to_json(), mode=vf.mode,
-                              network=cfg.name)
+        bind = cfg.bind_vfio and vf.mode == "kernel"
+        mode = "dpdk" if bind else vf.mode
+        self.allocator.update(alloc.bdf, owner.container_id, snapshot=snap.to_json(), mode=mode,
+                              boundVfio=bind, network=cfg.name)
+        if bind:
+            self.binder.bind(vf.bdf)
+            undo.push("give the VF back to its driver", lambda: self._give_back(snap))
+            vf = locate_vf(self.settings.sysfs_root, alloc.bdf, who)
         settings = cfg.vf_settings()
         if settings:
             self.vfs.set_vf(vf.pf_netdev, vf.index, **settings)
@@ -176,7 +184,7 @@ class SriovDelegate:
             ipam_rt = RuntimeConf(rt.container_id, rt.netns, rt.ifname, rt.args)
             ipam_result = self.ipam.add(cfg, ipam_rt, cni_path, version)
             undo.push("IPAM DEL", lambda: self.ipam.delete(cfg, ipam_rt, cni_path, version, ipam_result))
-        if vf.mode == "kernel":
+        if mode == "kernel":
             iface = self._attach_netdev(cfg, rt, vf, snap, undo, who, ipam_result)
         else:
             iface = self._attach_dpdk(cfg, rt, vf, undo)
@@ -215,6 +223,14 @@ class SriovDelegate:
 
     def _restore_vf(self, snap: VfSnapshot) -> None:
         self.vfs.set_vf(snap.pf_netdev, snap.index, **snap.vf_settings())
+
+    def _give_back(self, snap: VfSnapshot) -> None:
+        """Back to the driver it had (igbvf, iavf, ...); its netdev returns under the kernel's name."""
+        self.binder.restore(snap.bdf, snap.driver, snap.driver_override)
+        netdevs = [n for n in sysfs.netdevs_of(self.settings.sysfs_root, snap.bdf) if self._on_host(n)]
+        if netdevs and snap.netdev and netdevs[0] != snap.netdev:
+            self.links.move_to_netns(netdevs[0], None, snap.netdev, mac=snap.netdev_mac, mtu=snap.mtu,
+                                     up=bool(snap.up))
 
     def _attach_netdev(self, cfg: SriovConfig, rt: RuntimeConf, vf: LocatedVf, snap: VfSnapshot, undo: _Undo,
                        who: str, ipam_result: dict[str, Any]) -> dict[str, Any]:
@@ -282,11 +298,13 @@ class SriovDelegate:
             snap = VfSnapshot.from_json(snap_data) if snap_data else None
             if snap is not None:
                 vf = f"VF {alloc.bdf}"
-                if snap.mode == "kernel":
+                if alloc.data.get("mode", snap.mode) == "kernel":
                     self._step(errors, vf, "return the netdev", lambda: self._detach_netdev(rt, alloc.bdf, snap))
                 else:
                     _unlink(self.own_device_info_path(rt.container_id, rt.ifname))
                 self._step(errors, vf, "restore the VF settings", lambda: self._restore_vf(snap))
+                if alloc.data.get("boundVfio"):
+                    self._step(errors, vf, "give the VF back to its driver", lambda: self._give_back(snap))
         if cfg.ipam:
             self._step(errors, "IPAM", "DEL",
                        lambda: self.ipam.delete(cfg, RuntimeConf(rt.container_id, rt.netns, rt.ifname, rt.args),
@@ -352,7 +370,7 @@ class SriovDelegate:
         if wrong:
             raise CNIError(Code.INVALID_CONFIG, f"{who}: VF {alloc.bdf} settings changed: " + ", ".join(
                 f"{k} is {now!r}, want {want!r}" for k, (want, now) in wrong.items()))
-        if snap.mode == "kernel":
+        if alloc.data.get("mode", snap.mode) == "kernel":
             try:
                 info = self.links.link_info(rt.netns, rt.ifname)
             except NetOpsError as exc:

@@ -43,9 +43,9 @@ class SimNic:
         self.fs.add_pf(PF_BDF, netdev=self.pf, total_vfs=total, num_vfs=total, driver="igb", vf_driver="igbvf",
                        vendor="8086", device="10c9", vf_device="10ca",
                        vf_netdevs=lambda i: self.vf_netdevs.get(i))
-        binder = VfioBinder(self.fs.root, self.core, net=FakeNetState(), dev_root=str(self.fs.dev_root))
+        self.binder = VfioBinder(self.fs.root, self.core, net=FakeNetState(), dev_root=str(self.fs.dev_root))
         for i in range(kernel_vfs, total):
-            binder.bind(self.vf_bdf(i))
+            self.binder.bind(self.vf_bdf(i))
         self.pfnl = FakePfNetlink()
         self.pfnl.add_pf(self.pf, total)
         self.state = tmp / "state"
@@ -79,7 +79,8 @@ class SimNic:
 
     def delegate(self, conf: MultusConf, invoker) -> SriovDelegate:
         return SriovDelegate(invoker, get_link_ops(self.netops), self.pfnl,
-                             SriovSettings(sysfs_root=str(self.fs.root), state_dir=str(self.state)))
+                             SriovSettings(sysfs_root=str(self.fs.root), state_dir=str(self.state)),
+                             binder=self.binder)
 
     def call(self, command: str, cid: str, netns: str, conf: dict[str, Any], pod: str | None = None) -> Reply:
         def factory(multus_conf: MultusConf):

@@ -227,3 +227,21 @@ def test_failure_at_each_add_step_leaves_the_vf_as_it_was(nic, netlab) -> None:
     nic.add_nad("broken", ipam={"type": "no-such-ipam"})
     err = attempt(nic.conf(annotation(sel("vf-a", vf0), sel("broken", nic.vf_bdf(2)))), "s5", netlab.add_netns())
     assert "no-such-ipam" in err["msg"]
+
+
+def test_bind_vfio_at_add_and_give_back_at_del(nic, netlab) -> None:
+    """`bindVfio: true`: a kernel-mode VF goes to vfio-pci for the pod (DPDK mode) and returns to
+    its driver, with its netdev under its own name, at DEL."""
+    vf2 = nic.vf_bdf(2)
+    nic.add_nad("vf-bind", bindVfio=True, vlan=42)
+    before = nic.pfnl.vf(nic.pf, 2)
+    ns = netlab.add_netns()
+    conf = nic.conf(annotation(sel("vf-bind", vf2)))
+    nic.ok("ADD", "b1", ns, conf)
+    assert nic.fs.driver_of(vf2) == "vfio-pci"
+    assert nic.status("b1")[1]["device-info"]["pci"]["pci-address"] == vf2
+    assert set(netlab.links_in(ns)) == {"lo", "eth0"}
+    nic.ok("DEL", "b1", ns, conf)
+    assert nic.fs.driver_of(vf2) == "igbvf" and nic.fs.override_of(vf2) is None
+    assert nic.pfnl.vf(nic.pf, 2) == before
+    assert nic.fs.netdevs(vf2) == [nic.vf_netdevs[2]]
