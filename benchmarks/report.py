@@ -1,0 +1,168 @@
+"""Writes a result document as JSON, a Markdown table and PNG plots (matplotlib)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .stamp import one_line
+
+RUNNER_ORDER = ("floor", "thin", "thick", "reference")
+
+
+def _cell(s: dict[str, Any]) -> str:
+    if not s or not s.get("n"):
+        return "–"
+    return f"{s['min']:.1f} / **{s['median']:.1f}** / {s['p95']:.1f} / {s['max']:.1f}"
+
+
+def _runners(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    runners = doc.get("runners", {})
+    return [(name, runners[name]) for name in RUNNER_ORDER if name in runners]
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    opts = doc["options"]
+    lines = [f"# multus-dp attach/detach latency", "",
+             f"{one_line(doc['stamp'])}", "",
+             f"Latencies in ms as min / **median** / p95 / max over {opts['runs']} runs after {opts['warmup']} "
+             f"warm-up runs (scenario 4: {opts['rounds']} rounds of pods at once, every pod a sample), "
+             "runners interleaved iteration by iteration. Every run was verified (interfaces with addresses "
+             "in the pod after ADD; nothing left after DEL). Ratios are ours/other, iteration by iteration.", ""]
+    if doc["stamp"].get("reference"):
+        lines += [f"Reference meta-plugin: `{doc['stamp']['reference']}`.", ""]
+    h = doc.get("harness", {})
+    if h:
+        lines += [f"Harness floor: exec of `/bin/true` {h['exec_true']['median']:.2f} ms, the C floor driver with no "
+                  f"delegate {h['floor_driver_empty']['median']:.2f} ms (medians; included in every figure alike).", ""]
+    for sc in doc["scenarios"]:
+        lines += [f"## Scenario {sc['number']}: {sc['title']}", ""]
+        if sc.get("status") == "pending":
+            lines += [f"**Pending** — {sc['pending']}", ""]
+            continue
+        if "api" in sc:
+            lines += ["| cache | requests per ADD (median) | per DEL | ADD by kind (per pod) | DEL by kind | "
+                      "ADD ms | DEL ms |", "|---|---|---|---|---|---|---|"]
+            for mode, a in sc["api"].items():
+                if a["failed"]:
+                    lines.append(f"| {mode} | broken: {a['failed']} | | | | | |")
+                    continue
+                kinds = lambda d: ", ".join(f"{k} {v:g}" for k, v in d.items()) or "none"  # noqa: E731
+                lines.append(f"| {mode} | {a['requests_per_add']['median']:g} | {a['requests_per_del']['median']:g} | "
+                             f"{kinds(a['add_by_kind_per_pod'])} | {kinds(a['del_by_kind_per_pod'])} | "
+                             f"{_cell(a['add_latency'])} | {_cell(a['del_latency'])} |")
+            lines.append("")
+            continue
+        lines += ["| runner | ADD ms | DEL ms | n |", "|---|---|---|---|"]
+        for name, r in _runners(sc):
+            if r["failed"]:
+                lines.append(f"| {name} | broken: {r['failed'][:200]} | | |")
+            else:
+                lines.append(f"| {name} — {r['label']} | {_cell(r['add'])} | {_cell(r['del'])} | {r['add']['n']} |")
+        lines.append("")
+        spans = [(n, r["makespan"]) for n, r in _runners(sc) if r.get("makespan") and not r["failed"]]
+        if spans:
+            lines += [f"All {sc['pods_at_once']} pods, first spawn to last reap (ms):", "",
+                      "| runner | ADD makespan | DEL makespan |", "|---|---|---|"]
+            lines += [f"| {n} | {_cell(m['add'])} | {_cell(m['del'])} |" for n, m in spans]
+            lines.append("")
+        comp = sc.get("comparisons", {})
+        if comp:
+            lines += ["| pair | ADD ratio | DEL ratio | ADD difference ms | DEL difference ms |", "|---|---|---|---|---|"]
+            for key, c in comp.items():
+                if "add_ratio" in c:
+                    lines.append(f"| {key} | {c['add_ratio']['median']:.2f} | {c['del_ratio']['median']:.2f} | "
+                                 f"{c['add_difference_ms']['median']:+.1f} | {c['del_difference_ms']['median']:+.1f} |")
+                else:
+                    lines.append(f"| {key} (medians; makespan {c['makespan_add_ratio']:.2f} / {c['makespan_del_ratio']:.2f}) | "
+                                 f"{c['add_ratio_of_medians']:.2f} | {c['del_ratio_of_medians']:.2f} | | |")
+            lines.append("")
+        for name, r in _runners(sc):
+            d = r.get("daemon")
+            if not d or r["failed"]:
+                continue
+            phases = lambda p: ", ".join(f"{k} {v:.1f}" for k, v in p.items())  # noqa: E731
+            lines += [f"Daemon breakdown ({name}, medians, ms): ADD handled in {d['add']['median']:.1f} "
+                      f"({phases(d['phases_add_median_ms'])}); shim + socket {d['shim_and_transport_add']['median']:.1f}. "
+                      f"DEL handled in {d['del']['median']:.1f} ({phases(d['phases_del_median_ms'])}); "
+                      f"shim + socket {d['shim_and_transport_del']['median']:.1f}. Parallel delegates overlap, "
+                      "so their phases can add up to more than the request.", ""]
+    if doc.get("targets"):
+        lines += ["## Targets (medians)", "", "| target | limit | measured | met |", "|---|---|---|---|"]
+        for t in doc["targets"]:
+            value = "–" if t["value"] is None else f"{t['value']:g}{t['unit']}"
+            met = {True: "yes", False: "**no**", None: "n/a"}[t["met"]]
+            lines.append(f"| {t['target']} | {t['limit']} | {value} | {met}{' — ' + t['note'] if t['note'] else ''} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plots(doc: dict[str, Any], out_dir: Path, name: str) -> list[Path]:
+    """latency plot (box per runner, ADD and DEL, per scenario) and the daemon phase breakdown."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written: list[Path] = []
+    scenarios = [s for s in doc["scenarios"] if s.get("runners")]
+    if scenarios:
+        fig, axes = plt.subplots(len(scenarios), 2, figsize=(11, 3.2 * len(scenarios)), squeeze=False)
+        for row, sc in zip(axes, scenarios):
+            for ax, op in zip(row, ("add", "del")):
+                runners = [(n, r) for n, r in _runners(sc) if not r["failed"] and r["samples_ms"][op]]
+                if runners:
+                    ax.boxplot([r["samples_ms"][op] for _, r in runners], tick_labels=[n for n, _ in runners],
+                               showfliers=True, whis=(5, 95))
+                ax.set_yscale("log")
+                ax.set_ylabel("ms (log)")
+                ax.set_title(f"S{sc['number']} {sc['key']}: {op.upper()}", fontsize=10)
+                ax.grid(axis="y", alpha=0.3)
+        fig.suptitle(f"multus-dp attach/detach latency — {one_line(doc['stamp'])[:110]}", fontsize=8)
+        fig.tight_layout()
+        path = out_dir / f"{name}-latency.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+    bars = [(sc, r["daemon"]) for sc in scenarios for n, r in _runners(sc)
+            if n == "thick" and r.get("daemon") and not r["failed"]]
+    if bars:
+        fig, ax = plt.subplots(figsize=(11, 1.0 + 0.7 * len(bars) * 2))
+        labels, y = [], 0
+        colours: dict[str, Any] = {}
+        cmap = plt.get_cmap("tab20")
+        for sc, d in bars:
+            for op in ("add", "del"):
+                parts = dict(d[f"phases_{op}_median_ms"])
+                parts["shim + socket"] = max(0.0, d[f"shim_and_transport_{op}"]["median"])
+                left = 0.0
+                for key, value in parts.items():
+                    colour = colours.setdefault(key, cmap(len(colours) % 20))
+                    ax.barh(y, value, left=left, color=colour, label=key if key not in ax.get_legend_handles_labels()[1] else None)
+                    left += value
+                ax.plot([d[op]["median"] + parts["shim + socket"]], [y], "k|", markersize=14)
+                labels.append(f"S{sc['number']} {op.upper()}")
+                y += 1
+        ax.set_yticks(range(len(labels)), labels)
+        ax.invert_yaxis()
+        ax.set_xlabel("ms (medians; | = daemon request + shim; parallel phases overlap)")
+        ax.set_title("thick mode: where an ADD/DEL spends its time", fontsize=10)
+        ax.legend(fontsize=7, loc="lower right")
+        fig.tight_layout()
+        path = out_dir / f"{name}-phases.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def write(doc: dict[str, Any], out_dir: Path, name: str, with_plots: bool = True) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path = out_dir / f"{name}.json"
+    md_path = out_dir / f"{name}.md"
+    json_path.write_text(json.dumps(doc, indent=1) + "\n")
+    md_path.write_text(markdown(doc) + "\n")
+    written = [json_path, md_path]
+    if with_plots:
+        written += plots(doc, out_dir, name)
+    return written
