@@ -152,11 +152,17 @@ def _group_key(group: str) -> tuple[int, str]:
 # --- reading -----------------------------------------------------------------------------
 
 def read_text(path: str) -> str | None:
+    # os.open/os.read: sysfs attributes are tiny and a buffered file object costs more than the read
     try:
-        with open(path, "rb") as f:
-            return f.read().decode(errors="replace").strip()
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
+    try:
+        return os.read(fd, 4096).decode(errors="replace").strip()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def _read_int(path: str, default: int) -> int:
@@ -241,28 +247,28 @@ def netdev_is_up(root: str, bdf: str, ifname: str) -> bool:
     return bool(_read_int(os.path.join(root, "class", "net", ifname, "flags"), 0) & 0x1)
 
 
-def _read_common(root: str, bdf: str) -> dict[str, Any] | None:
-    base = pci_dir(root, bdf)
-    pci_class = read_text(os.path.join(base, "class"))
+def _read_common(root: str, bdf: str, pci_class: str | None = None) -> dict[str, Any] | None:
+    base = f"{root}/bus/pci/devices/{bdf}"
+    pci_class = pci_class or read_text(f"{base}/class")
     if pci_class is None:
         return None
     netdevs = netdevs_of(root, bdf)
     return {
         "bdf": bdf,
-        "vendor": (read_text(os.path.join(base, "vendor")) or "").removeprefix("0x"),
-        "device": (read_text(os.path.join(base, "device")) or "").removeprefix("0x"),
+        "vendor": (read_text(f"{base}/vendor") or "").removeprefix("0x"),
+        "device": (read_text(f"{base}/device") or "").removeprefix("0x"),
         "pci_class": pci_class,
-        "driver": link_name(os.path.join(base, "driver")),
+        "driver": link_name(f"{base}/driver"),
         "driver_override": driver_override_of(root, bdf),
-        "numa_node": _read_int(os.path.join(base, "numa_node"), -1),
-        "iommu_group": link_name(os.path.join(base, "iommu_group")),
+        "numa_node": _read_int(f"{base}/numa_node", -1),
+        "iommu_group": link_name(f"{base}/iommu_group"),
         "netdevs": netdevs,
         "link_type": netdev_link_type(root, bdf, netdevs[0]) if netdevs else None,
     }
 
 
-def read_pf(root: str, bdf: str) -> PF | None:
-    common = _read_common(root, bdf)
+def read_pf(root: str, bdf: str, pci_class: str | None = None) -> PF | None:
+    common = _read_common(root, bdf, pci_class)
     if common is None:
         return None
     base = pci_dir(root, bdf)
@@ -274,8 +280,8 @@ def read_pf(root: str, bdf: str) -> PF | None:
               vfs=virtfn_links(root, bdf))
 
 
-def read_vf(root: str, bdf: str, pf_bdf: str, index: int) -> VF | None:
-    common = _read_common(root, bdf)
+def read_vf(root: str, bdf: str, pf_bdf: str, index: int, pci_class: str | None = None) -> VF | None:
+    common = _read_common(root, bdf, pci_class)
     if common is None:
         return None
     return VF(**common, index=index, pf_bdf=pf_bdf)
@@ -289,22 +295,24 @@ def scan(sysfs_root: str = DEFAULT_SYSFS_ROOT) -> NodeModel:
     """Read every PCI network function under `sysfs_root`."""
     root = os.fspath(sysfs_root)
     model = NodeModel(sysfs_root=root, iommu_present=iommu_present(root), noiommu_mode=noiommu_enabled(root))
-    devices = sorted(b for b in _listdir(os.path.join(root, "bus", "pci", "devices")) if _is_network(root, b))
-    physfn = {b: link_name(os.path.join(pci_dir(root, b), "physfn")) for b in devices}
+    classes = {b: read_text(f"{root}/bus/pci/devices/{b}/class") or "" for b in _listdir(f"{root}/bus/pci/devices")}
+    devices = sorted(b for b, c in classes.items() if c.startswith(NETWORK_CLASS_PREFIX))
+    physfn = {b: link_name(f"{root}/bus/pci/devices/{b}/physfn") for b in devices}
     for bdf in devices:
-        if physfn[bdf] is None and (pf := read_pf(root, bdf)):
+        if physfn[bdf] is None and (pf := read_pf(root, bdf, classes[bdf])):
             model.pfs[bdf] = pf
     for pf in model.pfs.values():
         for index, vf_bdf in pf.vfs.items():
-            if physfn.get(vf_bdf) == pf.bdf and (vf := read_vf(root, vf_bdf, pf.bdf, index)):
+            if physfn.get(vf_bdf) == pf.bdf and (vf := read_vf(root, vf_bdf, pf.bdf, index, classes[vf_bdf])):
                 model.vfs[vf_bdf] = vf
     _fill_groups(model)
     return model
 
 
-def _fill_groups(model: NodeModel) -> None:
+def _fill_groups(model: NodeModel, reuse: dict[str, list[str]] | None = None) -> None:
+    reuse = reuse or {}
     groups = {d.iommu_group for d in (*model.pfs.values(), *model.vfs.values()) if d.iommu_group is not None}
-    model.iommu_groups = {g: iommu_group_members(model.sysfs_root, g) for g in groups}
+    model.iommu_groups = {g: reuse[g] if g in reuse else iommu_group_members(model.sysfs_root, g) for g in groups}
 
 
 def refresh(model: NodeModel, bdfs: set[str]) -> NodeModel:
@@ -344,5 +352,9 @@ def refresh(model: NodeModel, bdfs: set[str]) -> NodeModel:
             if (vf := read_vf(root, vf_bdf, pf_bdf, index)) is not None:
                 vfs[vf_bdf] = vf
     out = replace(model, pfs=pfs, vfs=vfs, iommu_present=iommu_present(root), noiommu_mode=noiommu_enabled(root))
-    _fill_groups(out)
+    # re-list only the IOMMU groups a re-read device was or is in; keep the others
+    touched = {d.iommu_group for d in (*pfs.values(), *vfs.values(), *model.pfs.values(), *model.vfs.values())
+               if d.iommu_group is not None and (d.bdf in bdfs or d.bdf in whole_pfs
+                                                 or getattr(d, "pf_bdf", None) in whole_pfs)}
+    _fill_groups(out, reuse={g: m for g, m in model.iommu_groups.items() if g not in touched})
     return out
