@@ -25,4 +25,7 @@ ffibuilder.set_source(
 )
 
 if __name__ == "__main__":
-    ffibuilder.compile(verbose=True)
+    import os
+
+    os.chdir(HERE.parent)  # the source paths above are relative to the project root
+    ffibuilder.compile(tmpdir="build", verbose=True)

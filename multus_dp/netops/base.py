@@ -3,13 +3,19 @@ VF rate completion. Subclasses only talk to the kernel (the `_` methods)."""
 from __future__ import annotations
 
 import errno
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Callable
+
+from multus_dp import logs
 
 from .errors import NetOpsError
 from .inputs import (Addr, Route, VfRequest, check_ifname, check_mtu, check_netns, parse_cidrs, parse_mac,
                      parse_routes, parse_vf_request, temp_name)
 from .types import LinkInfo, NetnsRef, VfState
+
+_log = logs.get("netops")
 
 
 @dataclass(frozen=True)
@@ -35,7 +41,8 @@ class BaseLinkOps(ABC):
         home = check_netns(src_netns, op, ifname)
         cfg = LinkCfg(mac=None if mac is None else parse_mac(mac, op, ifname),
                       mtu=None if mtu is None else check_mtu(mtu, op, ifname), up=bool(up))
-        return self._move(op, ifname, home, away, temp_name(), new_name, False, None, cfg)
+        return self._timed(op, ifname, lambda: self._move(op, ifname, home, away, temp_name(), new_name,
+                                                          False, None, cfg))
 
     def move_from_netns(self, ifname: str, netns: NetnsRef, new_name: str, *, dst_netns: NetnsRef = None,
                         mac: str | None = None, mtu: int | None = None) -> int:
@@ -49,7 +56,16 @@ class BaseLinkOps(ABC):
         away = check_netns(dst_netns, op, ifname)
         cfg = LinkCfg(mac=None if mac is None else parse_mac(mac, op, ifname),
                       mtu=None if mtu is None else check_mtu(mtu, op, ifname))
-        return self._move(op, ifname, home, away, temp_name(), new_name, True, cfg, None)
+        return self._timed(op, ifname, lambda: self._move(op, ifname, home, away, temp_name(), new_name,
+                                                          True, cfg, None))
+
+    def _timed(self, op: str, ifname: str, call: Callable[[], int]) -> int:
+        start = time.monotonic()
+        index = call()
+        if _log.isEnabledFor(10):
+            _log.debug(f"{op} done by {self.name}", extra={"ifname": ifname, "phase": op,
+                                                           "duration_ms": round((time.monotonic() - start) * 1e3, 3)})
+        return index
 
     def add_addresses(self, netns: NetnsRef, ifname: str, cidrs: list[str]) -> None:
         op = "add_addresses"

@@ -7,6 +7,8 @@ a running event loop.
 """
 from __future__ import annotations
 
+import asyncio
+import errno
 import os
 import socket
 from dataclasses import dataclass, field
@@ -56,12 +58,29 @@ class _StepFailed(Exception):
         self.errno, self.reason = _reason(cause)
 
 
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 class _Rt:
     """An IPRoute on a socket that lives in `ns`."""
 
     def __init__(self, ns: Netns, op: str, dev: str) -> None:
+        if _loop_running():
+            # sync IPRoute runs its own loop and would fail obscurely inside a running one
+            raise NetOpsError(errno.EDEADLK, f"{op} {dev}: the pyroute2 netops cannot run inside a running "
+                                             "asyncio loop; call it from a worker thread (asyncio.to_thread)")
         self.ns = ns
-        self.ipr = IPRoute(fileno=socket_in(ns, op, dev), ext_ack=True)
+        fd = socket_in(ns, op, dev)
+        try:
+            self.ipr = IPRoute(fileno=fd, ext_ack=True)
+        except BaseException:
+            os.close(fd)
+            raise
 
     def close(self) -> None:
         self.ipr.close()
