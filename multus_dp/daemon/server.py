@@ -61,6 +61,7 @@ class Daemon:
         self.state_dirs: set[str] = {config.stateDir}
         self._inflight: dict[int, dict[str, Any]] = {}
         self._inflight_cond = threading.Condition()
+        self._connections = 0
         self._ids = itertools.count()
         self._server: _Server | None = None
         self._serve_thread: threading.Thread | None = None
@@ -121,10 +122,20 @@ class Daemon:
             if os.stat(self.config.socketPath).st_ino == self._socket_ino:
                 os.unlink(self.config.socketPath)
 
+    def connection_opened(self) -> None:
+        with self._inflight_cond:
+            self._connections += 1
+
+    def connection_closed(self) -> None:
+        with self._inflight_cond:
+            self._connections -= 1
+            self._inflight_cond.notify_all()
+
     def wait_idle(self, timeout: float) -> list[dict[str, Any]]:
+        """Wait until every accepted connection got its reply; returns what is still running."""
         deadline = time.monotonic() + timeout
         with self._inflight_cond:
-            while self._inflight and time.monotonic() < deadline:
+            while (self._inflight or self._connections) and time.monotonic() < deadline:
                 self._inflight_cond.wait(deadline - time.monotonic())
             return list(self._inflight.values())
 
@@ -261,6 +272,21 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             os.umask(old)
         os.chmod(path, 0o600)
         self.server_activate()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # counted from accept on: a connection whose request is still being read is in flight too
+        self.daemon.connection_opened()
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.daemon.connection_closed()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.daemon.connection_closed()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.exception("connection handler failed")

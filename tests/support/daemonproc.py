@@ -51,24 +51,27 @@ class DaemonProcess:
 
     def __init__(self, root: Path, **keys: Any) -> None:
         self.root = root
-        self.socket = str(root / "run" / "daemon.sock")
         self.log = root / "daemon.log"
         self.config_path = root / "daemon.json"
-        self.keys = {"socketPath": self.socket, "stateDir": str(root / "state"), "metricsAddress": "",
-                     "logFile": str(self.log), "logLevel": "info", **keys}
+        self.keys = {"socketPath": str(root / "run" / "daemon.sock"), "stateDir": str(root / "state"),
+                     "metricsAddress": "", "logFile": str(self.log), "logLevel": "info", **keys}
+        self.socket = str(self.keys["socketPath"])
+        self.stderr = root / "daemon.stderr"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> "DaemonProcess":
         from multus_dp.daemon.protocol import DaemonClient
 
+        self.root.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(json.dumps(self.keys))
-        self.proc = subprocess.Popen([sys.executable, "-m", "multus_dp", "daemon", "--config", str(self.config_path)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        with self.stderr.open("ab") as stderr:  # a file: a pipe nobody drains could block the daemon
+            self.proc = subprocess.Popen([sys.executable, "-m", "multus_dp", "daemon", "--config",
+                                          str(self.config_path)], stdout=subprocess.DEVNULL, stderr=stderr)
         deadline = time.monotonic() + timeout
         client = DaemonClient(self.socket, timeout=2.0)
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"daemon exited with {self.proc.returncode}: {self.proc.stderr.read().decode()}")
+                raise RuntimeError(f"daemon exited with {self.proc.returncode}: {self.stderr.read_text()}")
             try:
                 if client.healthy():
                     return self
