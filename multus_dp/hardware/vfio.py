@@ -58,7 +58,7 @@ class KernelNetInspector:
             addresses = [f"{a.get('IFA_ADDRESS')}/{a['prefixlen']}" for a in ip.get_addr(index=index)
                          if not str(a.get("IFA_ADDRESS", "")).startswith("fe80:")]
             routes = []
-            for r in ip.get_routes(table=0):   # table 0: every table
+            for r in ip.get_routes(oif=index):   # every table; the local one (255) is the addresses'
                 if r.get("RTA_OIF") != index or r.get("RTA_TABLE", r["table"]) == 255:
                     continue
                 dst = r.get("RTA_DST") or "default"
