@@ -1,7 +1,9 @@
 """Credentials: kubeconfig / in-cluster discovery and re-reading them when files change."""
 from __future__ import annotations
 
+import json
 import os
+from types import SimpleNamespace
 
 import pytest
 
@@ -10,7 +12,7 @@ from multus_dp.k8s import build_sources
 from multus_dp.k8s.credentials import Credentials, locate
 from multus_dp.k8s.kinds import PODS
 from multus_dp.k8s.settings import KubeSettings
-from multus_dp.networks.conf import MultusConf
+from multus_dp.networks.conf import MultusConf, parse_multus_conf
 
 from .emulator import pod, write_kubeconfig
 
@@ -91,7 +93,11 @@ def test_a_configured_kubeconfig_that_does_not_exist_is_a_config_error(tmp_path)
                                        ("kubeRequestTimeout", "soon")])
 def test_invalid_kube_settings_name_the_key(kubeconfig, key, value) -> None:
     with pytest.raises(CNIError) as err:
-        build_sources(MultusConf.model_validate({"kubeconfig": str(kubeconfig), key: value}), env={})
+        parse_multus_conf(json.dumps({"kubeconfig": str(kubeconfig), key: value}).encode())
+    assert err.value.code == 7 and key in err.value.msg
+    # a config object without validation of its own (e.g. the daemon's) is checked on the way in
+    with pytest.raises(CNIError) as err:
+        build_sources(SimpleNamespace(kubeconfig=str(kubeconfig), **{key: value}), env={})
     assert err.value.code == 7 and key in err.value.msg
 
 
