@@ -100,6 +100,9 @@ def test_installed_shim_add_check_del_real_plugins(node: dict[str, Any], netlab)
         for _ in range(2):
             delete = pod_call(node, "DEL", netlab.path(ns))
             assert (delete.returncode, delete.stdout) == (0, "")
+        log = [json.loads(line) for line in node["daemon"].log_text().splitlines()]
+        assert any(r.get("command") == "ADD" and r.get("pod") == "it/p1" and r.get("container") == "thick1"
+                   for r in log), log
     assert_nothing_left(node, netlab, ns)
 
 
