@@ -126,11 +126,36 @@ def paired_ratio(ours: list[float], floor: list[float]) -> dict[str, float]:
             "p90": round(nearest_rank(ratios, 90), 3)}
 
 
+def socket_costs(ns_path: str, rounds: int) -> dict[str, dict[str, float | int]]:
+    """Opening a netlink socket inside a netns: the helper's setns trick (native and Python)
+    against pyroute2's own IPRoute(netns=..., flags=0), which forks a child per socket."""
+    from pyroute2 import IPRoute
+
+    native, pyroute2 = get_link_ops("native"), get_link_ops("pyroute2")
+
+    def forked() -> None:
+        IPRoute(netns=ns_path, flags=0).close()
+
+    ways: dict[str, Callable[[], object]] = {
+        "native setns": lambda: os.close(native.open_netns_socket(ns_path)),
+        "python setns": lambda: os.close(pyroute2.open_netns_socket(ns_path)),
+        "IPRoute(netns=) fork": forked,
+    }
+    samples: dict[str, list[float]] = {k: [] for k in ways}
+    for rnd in range(rounds + 2):
+        for name, fn in ways.items():
+            t = timed(fn)
+            if rnd >= 2:
+                samples[name].append(t)
+    return {k: summarize(v) for k, v in samples.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3, help="untimed rounds first")
     parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--socket-rounds", type=int, default=30, help="rounds of the netns-socket comparison")
     parser.add_argument("--cc", default=os.environ.get("CC") or shutil.which("cc") or "gcc")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
@@ -167,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
                         back[variant].append(t_out)
                 if (rnd + 1) % 5 == 0 or rnd + 1 == total:
                     print(f"netops_bench: round {rnd + 1}/{total}", file=sys.stderr, flush=True)
+            print("netops_bench: netns sockets", file=sys.stderr, flush=True)
+            sockets = socket_costs(lanes["native"].ns_path, args.socket_rounds)
         finally:
             floor.close()
             for lane in lanes.values():
@@ -184,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
                               "out": paired_ratio(back["native"], back["floor"])},
         "pyroute2_over_floor": {"in": paired_ratio(into["pyroute2"], into["floor"]),
                                 "out": paired_ratio(back["pyroute2"], back["floor"])},
+        "netns_socket": sockets,
         "samples_ms": {"in": {v: [round(s * 1000, 3) for s in into[v]] for v in VARIANTS},
                        "out": {v: [round(s * 1000, 3) for s in back[v]] for v in VARIANTS}},
     }
@@ -207,8 +235,11 @@ def markdown(result: dict) -> str:
     r = result["native_over_floor"]
     p = result["pyroute2_over_floor"]
     lines += ["", f"native / floor (paired, median): in {r['in']['median']:.3f}x, out {r['out']['median']:.3f}x; "
-                  f"pyroute2 / floor: in {p['in']['median']:.3f}x, out {p['out']['median']:.3f}x", ""]
-    return "\n".join(lines)
+                  f"pyroute2 / floor: in {p['in']['median']:.3f}x, out {p['out']['median']:.3f}x", "",
+              "| netlink socket inside a netns | median ms | p10–p90 ms |", "|---|---|---|"]
+    for name, stats in result["netns_socket"].items():
+        lines.append(f"| {name} | {stats['median_ms']:.3f} | {stats['p10_ms']:.3f}–{stats['p90_ms']:.3f} |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,11 +141,15 @@ class OursMixin:
         return {"cniVersion": CNI_VERSION, "name": "bench-multus-dp", "type": "multus-dp",
                 "delegates": scenario.delegates, "stateDir": str(self.state_dir), "binDir": "",
                 "networksDir": str(work / "networks.d"), "confDir": str(work / "conf.d"),
-                "cniConfigDir": str(work / "conf.d"), "deviceInfoDir": str(work / "devinfo")}
+                "cniConfigDir": str(work / "conf.d"), "deviceInfoDir": str(work / "devinfo"),
+                **scenario.conf_extra}
 
     def journal_leftovers(self, pod: Pod) -> list[str]:
         journal = self.state_dir / "attachments" / f"{pod.container_id}.json"
-        return [f"journal {journal} still exists"] if journal.exists() else []
+        left = [f"journal {journal} still exists"] if journal.exists() else []
+        vf_dir = self.state_dir / "vf"
+        allocations = sorted(p.name for p in vf_dir.glob("*.json")) if vf_dir.exists() else []
+        return left + ([f"VF allocations left in {vf_dir}: {allocations}"] if allocations else [])
 
 
 def thin_argv(python: str) -> list[str]:
@@ -184,6 +190,7 @@ class Daemon:
     root: Path
     proc: subprocess.Popen[bytes] | None = None
     socket: str = ""
+    socket_dir: Path | None = None
     log: Path = field(default_factory=Path)
 
     def start(self, timeout: float = 30.0) -> None:
@@ -192,7 +199,9 @@ class Daemon:
         except ImportError as exc:
             raise DaemonUnavailable(f"this build has no daemon ({exc})") from exc
         self.root.mkdir(parents=True, exist_ok=True)
-        self.socket = str(self.root / "run" / "daemon.sock")
+        # a unix socket path must fit 108 bytes: a short private dir, whatever the work dir is
+        self.socket_dir = Path(tempfile.mkdtemp(prefix="mb-daemon-"))
+        self.socket = str(self.socket_dir / "daemon.sock")
         self.log = self.root / "daemon.log"
         config = self.root / "daemon.json"
         config.write_text(json.dumps({"socketPath": self.socket, "stateDir": str(self.root / "state"),
@@ -219,14 +228,15 @@ class Daemon:
         return self.client.metrics()
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        if self.socket_dir is not None:
+            shutil.rmtree(self.socket_dir, ignore_errors=True)
 
 
 class ThickRunner(_MetaRunner, OursMixin):

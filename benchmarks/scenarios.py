@@ -5,6 +5,7 @@ floor driver can run without result chaining); IPAM is host-local in the run's o
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ class Network:
     config: dict[str, Any]
     subnet: str | None            # the IPv4 subnet the interface's address must be in
     netdev: bool = True           # False: a DPDK VF (no netdev in the pod, a PCI address instead)
+    host_netdev: str | None = None  # a kernel-mode VF's netdev: back on the host after DEL
 
 
 @dataclass
@@ -32,6 +34,8 @@ class Scenario:
     networks: list[Network] = field(default_factory=list)
     pods: int = 1                 # pods attached at once
     pending: str | None = None    # why it cannot run here (never a fake result)
+    builtin_only: bool = False    # delegates built into multus-dp: no floor, no reference
+    conf_extra: dict[str, Any] = field(default_factory=dict)   # keys multus-dp's config needs
 
     @property
     def delegates(self) -> list[dict[str, Any]]:
@@ -76,18 +80,27 @@ def macvlan(node: Node, subnets: Subnets, name: str, ifname: str) -> Network:
                                                          "mode": "bridge", "ipam": _ipam(node, subnet)}), subnet)
 
 
-def build(node: Node, subnet_base: str, burst_pods: int, sriov_pending: str | None) -> dict[int, Scenario]:
-    """All scenarios on this node (bridges and uplinks are created here, once per run)."""
+def build(node: Node, subnet_base: str, burst_pods: int, wanted: Sequence[int] = (1, 2, 3, 4, 5)) -> dict[int, Scenario]:
+    """The wanted scenarios on this node (bridges, uplinks and the simulated NIC are created
+    here, once per run)."""
+    from . import vfw
+
     subnets = Subnets(subnet_base)
     seed = [bridge(node, subnets, "bench-cluster", "eth0"), ptp(node, subnets, "bench-ptp", "net1")]
     four = [bridge(node, subnets, "bench4-cluster", "eth0"), ptp(node, subnets, "bench4-ptp", "net1"),
             macvlan(node, subnets, "bench4-macvlan", "net2"),
             bridge(node, subnets, "bench4-bridge2", "net3", gateway=False)]
+    vfw_title = "vFW pod: eth0 + 2 kernel-mode VFs + 2 DPDK-mode VFs (simulated NIC)"
+    pending = vfw.pending_reason()
+    if 3 in wanted and pending is None:
+        vfw_networks, vfw_conf = vfw.build(node, subnets.take, seed[0])
+        vfw_scenario = Scenario(3, "vfw", vfw_title, vfw_networks, builtin_only=True, conf_extra=vfw_conf)
+    else:
+        vfw_scenario = Scenario(3, "vfw", vfw_title, seed[:1], pending=pending or "not selected")
     return {
         1: Scenario(1, "seed", "seed pod: bridge eth0 + ptp", seed),
         2: Scenario(2, "four", "four networks: bridge, ptp, macvlan over a veth, second bridge", four),
-        3: Scenario(3, "vfw", "vFW pod: eth0 + 2 kernel-mode VFs + 2 DPDK-mode VFs", seed[:1],
-                    pending=sriov_pending),
+        3: vfw_scenario,
         4: Scenario(4, "burst", f"{burst_pods} pods of scenario 1 at once", seed, pods=burst_pods),
         5: Scenario(5, "api", "API requests per ADD and per DEL (kmock Kubernetes emulator)", seed),
     }

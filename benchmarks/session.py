@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import api_load, harness, report, results, scenarios, vfw
+from . import api_load, harness, report, results, scenarios
 from .node import Node, sweep_orphans
 from .procs import build_floor_driver, timed
 from .runners import DaemonUnavailable, Env, FloorRunner, ReferenceRunner, Runner, ThickRunner, ThinRunner
@@ -55,8 +55,7 @@ class Session:
         self.node = node = Node(work)
         env = Env(cni_dir=args.cni_dir, work_dir=work, timeout=args.timeout)
         driver = build_floor_driver(work / "bin")
-        sriov_pending = vfw.pending_reason(args.cni_dir)
-        all_scenarios = scenarios.build(node, args.subnet_base, args.pods, sriov_pending)
+        all_scenarios = scenarios.build(node, args.subnet_base, args.pods, args.scenarios)
         self._start_runners(env, driver)
         opts = harness.Options(runs=args.runs, warmup=args.warmup, rounds=args.rounds)
         doc: dict[str, Any] = {"stamp": stamp(args.cni_dir, args.reference),
@@ -79,8 +78,12 @@ class Session:
                 doc["scenarios"].append(results.scenario_doc(
                     scenario, harness.run_burst(scenario, self.runners, node, opts, self.progress)))
             else:
+                runners = self.runners
+                if scenario.builtin_only:
+                    runners = [r for r in runners if r.name in ("thin", "thick")]
+                    self.progress(f"scenario {number}: built-in delegates only: floor and reference do not apply")
                 doc["scenarios"].append(results.scenario_doc(
-                    scenario, harness.run_sequential(scenario, self.runners, node, opts, self.progress)))
+                    scenario, harness.run_sequential(scenario, runners, node, opts, self.progress)))
         doc["targets"] = results.targets(doc)
         written = report.write(doc, args.out, args.name, with_plots=not args.no_plots)
         return doc, written

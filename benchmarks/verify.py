@@ -106,6 +106,8 @@ def check_host_clean(node: Node, scenario: Scenario) -> list[str]:
             ports = node.bridge_ports(net.config["bridge"])
             if ports:
                 problems.append(f"ports left on bridge {net.config['bridge']} ({net.name}): {ports}")
+        if net.host_netdev and not Path(f"/sys/class/net/{net.host_netdev}").exists():
+            problems.append(f"VF netdev {net.host_netdev} ({net.name}) is not back on the host")
         if net.plugin == "ptp" and net.subnet:
             routes = ip("-4", "route", "show", "root", net.subnet).strip()
             if routes:
