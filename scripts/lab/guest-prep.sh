@@ -5,8 +5,8 @@
 lab_uptime() { cut -d' ' -f1 /proc/uptime; }
 modprobe -a igb igbvf vfio-pci vfio_iommu_type1 veth 8021q bridge macvlan dummy ||
   echo "LAB: modprobe failed"
-# udevd rebroadcasts kernel uevents as udev events (what the hardware module's watcher reads);
-# net.ifnames=0 on the kernel command line keeps the kernel's interface names
+# udevd rebroadcasts kernel uevents as udev events (what the hardware module's watcher reads)
+# and renames netdevs as on a real node (enp1s0, enp1s0v0, ...)
 if [ -x /lib/systemd/systemd-udevd ]; then
   /lib/systemd/systemd-udevd --daemon --resolve-names=never 2>/dev/null || echo "LAB: systemd-udevd failed"
   udevadm trigger --type=devices --action=add --subsystem-match=pci --subsystem-match=net 2>/dev/null

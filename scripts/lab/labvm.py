@@ -158,7 +158,7 @@ def guest_script(cfg: LabConfig, command: str, env: Mapping[str, str]) -> str:
 
 def qemu_argv(cfg: LabConfig, out_dir: Path) -> list[str]:
     accel = ["-accel", "kvm", "-cpu", "host"] if cfg.accel == "kvm" else ["-accel", "tcg,thread=multi", "-cpu", "max"]
-    append = ("console=ttyS0 intel_iommu=on iommu=pt panic=-1 quiet loglevel=4 net.ifnames=0 "
+    append = ("console=ttyS0 intel_iommu=on iommu=pt panic=-1 quiet loglevel=4 "
               f"lab.cmd={GUEST_OUT}/cmd.sh lab.overlay={cfg.overlay_size}")
     return [
         cfg.qemu, *accel,
@@ -320,6 +320,7 @@ def pytest_command(cfg: LabConfig, args: list[str]) -> str:
     return (f"{shlex.join(argv)} > {GUEST_OUT}/pytest.log 2>&1\n"
             "rc=$?\n"
             f"tail -n 1 {GUEST_OUT}/pytest.log > {GUEST_OUT}/summary.txt\n"
+            f"dmesg > {GUEST_OUT}/dmesg.txt 2>/dev/null\n"
             "exit $rc")
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pyroute2 import IPRoute
 
 from multus_dp.hardware.writer import DeadlineWriter
 from tests.support.prereq import require
@@ -22,6 +23,7 @@ SYSFS_PCI = Path("/sys/bus/pci")
 NETNS_DIR = Path("/run/netns")
 RESET_DEADLINE_S = float(os.environ.get("MULTUS_DP_LAB_RESET_TIMEOUT", "60"))
 PF_DRIVER = "igb"
+IFF_UP = 0x1
 
 
 @dataclass(frozen=True)
@@ -69,8 +71,10 @@ def write_with_deadline(path: Path, value: str, deadline_s: float = RESET_DEADLI
 
 def reset_nic(pf: LabPF) -> None:
     """Back to the state guest-prep.sh left: no netns, no VFs, no overrides, PF on igb and up."""
+    changed = False
     for netns in sorted(NETNS_DIR.glob("*")) if NETNS_DIR.is_dir() else []:
         subprocess.run(["ip", "netns", "delete", netns.name], check=False, capture_output=True)
+        changed = True
     for bdf in pf.vf_bdfs() + [pf.bdf]:
         override = SYSFS_PCI / "devices" / bdf / "driver_override"
         if override.read_text().strip() not in ("", "(null)"):
@@ -79,13 +83,18 @@ def reset_nic(pf: LabPF) -> None:
         if driver_of(pf.bdf):
             write_with_deadline(SYSFS_PCI / "devices" / pf.bdf / "driver/unbind", pf.bdf, RESET_DEADLINE_S)
         write_with_deadline(SYSFS_PCI / "drivers" / PF_DRIVER / "bind", pf.bdf, RESET_DEADLINE_S)
+        changed = True
     if pf.num_vfs:
         write_with_deadline(pf.device / "sriov_numvfs", "0", RESET_DEADLINE_S)
-    settle()
+        changed = True
+    if changed:
+        settle()
     # the PF may have come back under another name after a rebind
-    names = sorted(p.name for p in (pf.device / "net").glob("*"))
-    for name in names:
-        subprocess.run(["ip", "link", "set", name, "up"], check=False, capture_output=True)
+    with IPRoute() as ip:
+        for name in sorted(p.name for p in (pf.device / "net").glob("*")):
+            index = ip.link_lookup(ifname=name)
+            if index and not ip.get_links(index[0])[0]["flags"] & IFF_UP:
+                ip.link("set", index=index[0], state="up")
     assert pf.num_vfs == 0 and not (pf.device / "virtfn0").exists(), "NIC reset left VFs behind"
 
 
