@@ -230,6 +230,8 @@ static int talk(int fd, struct req *r, unsigned *seq, char *extack, size_t extac
                 continue;
             return -errno;
         }
+        if (len < 8192)
+            len = 8192; /* never a zero-sized read */
         free(buf);
         buf = malloc((size_t)len);
         if (!buf)
