@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DEFAULT_SOCKET = "/run/multus-dp/daemon.sock"
 DEFAULT_METRICS_ADDRESS = "127.0.0.1:9192"
@@ -20,7 +20,9 @@ class ConfigError(Exception):
 
 
 class DaemonConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # extra keys are allowed only if they are Kubernetes settings (kube*, multusNamespace; see
+    # multus_dp.k8s.settings): a typo in any other key is an error, not a silent default
+    model_config = ConfigDict(extra="allow")
 
     socketPath: str = DEFAULT_SOCKET
     stateDir: str = "/var/lib/multus-dp"
@@ -38,9 +40,19 @@ class DaemonConfig(BaseModel):
     logFile: str | None = None
     # not ready (ADD answered with 11) until this file exists
     readinessindicatorfile: str | None = None
-    # Kubernetes sources (pods, NADs, status); unset = standalone sources
+    # Kubernetes sources (pods, NADs, status): this kubeconfig, else the in-cluster config when
+    # the daemon runs in a pod, else the standalone sources of each request's config
     kubeconfig: str | None = None
     nodeName: str | None = None
+
+    @model_validator(mode="after")
+    def _only_known_extras(self) -> "DaemonConfig":
+        from multus_dp.k8s.settings import KubeSettings
+
+        unknown = sorted(k for k in (self.model_extra or {}) if k not in KubeSettings.model_fields)
+        if unknown:
+            raise ValueError(f"unknown key(s) {', '.join(unknown)}")
+        return self
 
     @field_validator("metricsAddress")
     @classmethod

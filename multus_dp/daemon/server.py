@@ -110,6 +110,12 @@ class Daemon:
         if left:
             log.error("shutdown timeout: %d request(s) still running", len(left),
                       extra={"container": ",".join(r["container"] for r in left)})
+        for hook in self.parts.stop_hooks:
+            try:
+                hook()
+            except Exception:  # one failing hook must not keep the others from running
+                log.exception("stop hook failed")
+        self.parts.stop_hooks.clear()
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
             self._metrics_server.server_close()

@@ -1,8 +1,8 @@
 """Builds the daemon's long-lived pieces in one place.
 
 `build_parts` is where later layers plug in: Kubernetes watch caches (pod/network sources,
-status publisher) when `kubeconfig` is set, the hardware model's readiness and VF pool
-statistics. Everything else in the daemon only sees the resulting `DaemonParts`.
+status publisher) when a kubeconfig or in-cluster config exists, the hardware model's
+readiness and VF pool statistics. Everything else in the daemon only sees the resulting `DaemonParts`.
 """
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ class DaemonParts:
     pool_stats: PoolStats | None = None
     # name -> number of entries, for `multus-dp status`
     cache_sizes: Callable[[], dict[str, int]] | None = None
+    # called once on shutdown, after in-flight work finished (flush publishes, stop watches)
+    stop_hooks: list[Callable[[], None]] = field(default_factory=list)
 
     def runner_factory(self) -> Callable[[MultusConf], ChainRunner]:
         """Runners for each request's conf. The daemon's long-lived pieces win (shared VERSION
@@ -64,26 +66,39 @@ def build_parts(config: DaemonConfig, metrics: DaemonMetrics) -> DaemonParts:
     invoker = DelegateInvoker(timeout=config.delegateTimeout)
     services = Services(invoker=invoker, observe_phase=metrics.observe_phase)
     parts = DaemonParts(services=services, cache_sizes=lambda: {"delegateVersions": _version_cache_size(invoker)})
-    if config.kubeconfig:
-        _wire_kubernetes(config, parts)
+    _wire_kubernetes(config, parts)
     metrics.pool_stats = parts.pool_stats
     return parts
 
 
 def _wire_kubernetes(config: DaemonConfig, parts: DaemonParts) -> None:
-    """Kubernetes sources come from multus_dp.k8s once it provides `daemon_sources`
-    (returning pod_source, network_source, publisher and a readiness check)."""
+    """Watch caches of this node's pods, NADs and Networks plus the network-status publisher,
+    when a kubeconfig or an in-cluster config exists (else nothing: standalone sources)."""
+    from multus_dp.cni.errors import CNIError
+    from multus_dp.k8s import daemon_sources
+
     try:
-        from multus_dp.k8s import daemon_sources  # type: ignore[attr-defined]
-    except ImportError as exc:
-        raise ConfigError(f"kubeconfig {config.kubeconfig} is set but this build has no Kubernetes "
-                          f"sources for the daemon ({exc})") from exc
-    wired: dict[str, Any] = daemon_sources(config)
-    parts.services.pod_source = wired.get("pod_source", parts.services.pod_source)
-    parts.services.network_source = wired.get("network_source", parts.services.network_source)
-    parts.services.publisher = wired.get("publisher", parts.services.publisher)
-    if wired.get("ready_check"):
-        parts.ready_checks.append(wired["ready_check"])
+        wired: dict[str, Any] = daemon_sources(config)
+    except CNIError as exc:
+        raise ConfigError(exc.msg) from exc
+    if not wired:
+        return
+    parts.services.pod_source = wired["pod_source"]
+    parts.services.network_source = wired["network_source"]
+    parts.services.publisher = wired["publisher"]
+    parts.ready_checks.append(wired["ready_check"])
+    parts.stop_hooks.append(wired["stop"])
+    sources, own_sizes = wired.get("sources"), parts.cache_sizes
+
+    def sizes() -> dict[str, int]:
+        out = own_sizes() if own_sizes else {}
+        for name in ("pod_store", "nad_store", "network_store"):
+            store = getattr(sources, name, None)
+            if store is not None:
+                out[name.replace("_store", "s")] = len(store)
+        return out
+
+    parts.cache_sizes = sizes
 
 
 def _version_cache_size(invoker: DelegateInvoker) -> int:

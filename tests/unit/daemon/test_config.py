@@ -16,6 +16,14 @@ def test_yaml_file_with_flag_overrides(tmp_path: Path) -> None:
     assert config.stateDir == "/var/lib/multus-dp" and config.metricsAddress == "127.0.0.1:9192"
 
 
+def test_kubernetes_settings_are_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "daemon.yaml"
+    path.write_text("kubeconfig: /etc/kubeconfig\nkubeRequestTimeout: 3\nmultusNamespace: net\n")
+    config = load_config(str(path))
+    assert config.kubeconfig == "/etc/kubeconfig" and config.model_extra == {"kubeRequestTimeout": 3,
+                                                                             "multusNamespace": "net"}
+
+
 def test_json_file(tmp_path: Path) -> None:
     path = tmp_path / "daemon.json"
     path.write_text('{"metricsAddress": "", "readinessindicatorfile": "/run/flannel/ready"}')
@@ -25,6 +33,7 @@ def test_json_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("content, needle", [
     ("maxConcurency: 4\n", "maxConcurency"),
+    ("kubeRequestTimout: 3\n", "kubeRequestTimout"),
     ("maxConcurrency: 0\n", "maxConcurrency"),
     ("metricsAddress: localhost\n", "metricsAddress"),
     ("logLevel: chatty\n", "logLevel"),
