@@ -332,7 +332,7 @@ class NodePrep:
         if pf.num_vfs == spec.numVfs:
             say(f"{pf.num_vfs} VFs: ok")
             return
-        if pf.num_vfs:
+        if pf.num_vfs and os.path.isdir(os.path.join(self.config.stateDir, "vf")):
             allocator = VfAllocator(self.config.stateDir)
             busy = [b for b in pf.vfs.values() if allocator.in_use(b)]
             if busy and not self.force:

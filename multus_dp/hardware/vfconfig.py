@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 class VfConfigurator(Protocol):
     def set_vf(self, pf_ifname: str, vf_index: int, *, mac: str | None = None, vlan: int | None = None,
-               qos: int | None = None, vlan_proto: int | None = None, spoofchk: bool | None = None,
+               qos: int | None = None, vlan_proto: int | str | None = None, spoofchk: bool | None = None,
                trust: bool | None = None, link_state: str | None = None, min_tx_rate: int | None = None,
                max_tx_rate: int | None = None) -> None: ...
 

@@ -40,7 +40,7 @@ def test_a_blocking_write_times_out_and_its_path_stays_refused_until_it_returns(
     reader.start()
     reader.join(5)
     assert received == [b"8"]
-    for _ in range(100):
+    for _ in range(500):   # bounded wait for the writer thread to notice
         if not writer.stuck_paths():
             break
         threading.Event().wait(0.02)
