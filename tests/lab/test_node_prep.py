@@ -1,5 +1,6 @@
-"""`multus-dp node-prep` on the real NIC: create VFs, set their defaults, bind a DPDK pool to
-vfio-pci; a second run changes nothing; a VF carrying an address is not taken from the host."""
+"""`multus-dp node-prep` on the real NIC: create VFs, set their defaults, bind a DPDK pool (the
+device plugin's pool format) to vfio-pci, as `multus-dp discover` then shows; a second run
+changes nothing; a VF carrying an address is not taken from the host."""
 from __future__ import annotations
 
 import json
@@ -27,15 +28,27 @@ def node_prep(tmp_path: Path, capsys: pytest.CaptureFixture[str], config: str) -
     return code, json.loads(out.out)
 
 
-def test_node_prep_creates_vfs_sets_defaults_binds_dpdk_and_a_second_run_changes_nothing(
+def discover(capsys: pytest.CaptureFixture[str], pools_file: Path, state_dir: Path) -> dict:
+    capsys.readouterr()
+    assert multus_dp(["discover", "--json", "--pools", str(pools_file), "--state-dir", str(state_dir)]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_node_prep_creates_vfs_sets_defaults_binds_a_dpdk_pool_and_a_second_run_changes_nothing(
         lab_pf: LabPF, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pools_file = tmp_path / "pcidp.json"
+    pools_file.write_text(json.dumps({"resourceList": [
+        {"resourceName": "lab_dpdk", "selectors": {"pfNames": [f"{lab_pf.name}#2-3"], "drivers": ["vfio-pci"]}},
+        {"resourceName": "lab_net", "selectors": {"pfNames": [f"{lab_pf.name}#0-1"], "drivers": ["igbvf"]}},
+    ]}))
     config = f"""
 stateDir: {tmp_path / 'state'}
+poolsFile: {pools_file}
 pfs:
   - name: {lab_pf.name}
     numVfs: 4
     vfDefaults: {{trust: true, spoofchk: false, mac: auto}}
-    dpdk: {{indexes: "2-3"}}
+    dpdk: {{pools: [intel.com/lab_dpdk]}}
 """
     code, report = node_prep(tmp_path, capsys, config)
     assert code == 0 and report["ok"] and report["changed"], report
@@ -50,6 +63,9 @@ pfs:
     assert all(i.trust is True and i.spoofchk is False for i in infos.values())
     macs = [i.mac for i in infos.values()]
     assert ZERO_MAC not in macs and len(set(macs)) == 4
+    pools = discover(capsys, pools_file, tmp_path / "state")["pools"]
+    assert pools["intel.com/lab_dpdk"]["vfs"] == [vf.bdf for vf in vfs[2:]]
+    assert pools["intel.com/lab_net"]["vfs"] == [vf.bdf for vf in vfs[:2]]
 
     code, again = node_prep(tmp_path, capsys, config)
     assert code == 0 and again["ok"] and not again["changed"], again
