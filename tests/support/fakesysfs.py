@@ -35,6 +35,13 @@ IFF_UP = 0x1
 FLAGS_DOWN = 0x1002  # BROADCAST|MULTICAST
 
 
+def _atomic_write(path: Path, text: str) -> None:
+    """A sysfs attribute never reads half-written: replace it whole."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 @dataclass
 class FakeDevice:
     bdf: str
@@ -208,7 +215,7 @@ class FakeSysfs:
                 self._link(pdir / f"virtfn{i}", self.device_dir(vf))
                 if autoprobe and pf.vf_driver:
                     self._bind(vf, pf.vf_driver)
-            (pdir / "sriov_numvfs").write_text(f"{count}\n")
+            _atomic_write(pdir / "sriov_numvfs", f"{count}\n")
 
     def remove_vfs(self, pf_bdf: str) -> None:
         with self.lock:
@@ -217,7 +224,7 @@ class FakeSysfs:
                 vf = os.path.basename(os.readlink(link))
                 self.remove_device(vf)
                 link.unlink()
-            (pdir / "sriov_numvfs").write_text("0\n")
+            _atomic_write(pdir / "sriov_numvfs", "0\n")
 
     def remove_device(self, bdf: str) -> None:
         with self.lock:
@@ -274,7 +281,8 @@ class FakeSysfs:
         return os.path.basename(os.readlink(link)) if link.is_symlink() else None
 
     def numvfs(self, pf_bdf: str) -> int:
-        return int((self.device_dir(pf_bdf) / "sriov_numvfs").read_text())
+        with self.lock:
+            return int((self.device_dir(pf_bdf) / "sriov_numvfs").read_text())
 
     def netdevs(self, bdf: str) -> list[str]:
         d = self.device_dir(bdf) / "net"
@@ -493,7 +501,7 @@ class FakeDriverCore:
             fs.remove_vfs(bdf)
         elif self.vf_create_delay > 0:
             # VF creation finishing after the write returned, as some drivers do
-            (fs.device_dir(bdf) / "sriov_numvfs").write_text(f"{count}\n")
+            _atomic_write(fs.device_dir(bdf) / "sriov_numvfs", f"{count}\n")
             timer = threading.Timer(self.vf_create_delay, fs.create_vfs, (bdf, count))
             timer.daemon = True
             self._timers.append(timer)
