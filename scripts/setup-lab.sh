@@ -57,6 +57,8 @@ key=$( {
   cat "$LAB/build-initramfs.sh" "$LAB/initramfs-init.sh" "$LAB/lab-init.sh" "$LAB/module_closure.py" "$LAB/extract_vmlinux.py"
 } | sha256sum | cut -c1-16)
 build=$CACHE/builds/$key
+mkdir -p "$CACHE"
+exec 9>"$CACHE/.lock"; flock 9     # two setups at once (shared machines) build one after the other
 if [[ -f $build/ready ]]; then
   ln -sfn "builds/$key" "$CACHE/current"
   say "cached: $build ($kpkg)"
