@@ -61,7 +61,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cni-dir", default=_default_cni_dir(),
                         help="where the delegate plugins are (default /usr/lib/cni, else /opt/cni/bin)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help=f"results directory (default {RESULTS_DIR})")
-    parser.add_argument("--name", default="latest", help="file name stem of the results (default latest)")
+    parser.add_argument("--name", default="attach", help="file name stem of the results (default attach)")
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="parent of the run's scratch dir (IPAM, state, sockets; default the system temp dir)")
     parser.add_argument("--subnet-base", default="10.231",

@@ -127,7 +127,7 @@ def plots(doc: dict[str, Any], out_dir: Path, name: str) -> list[Path]:
     bars = [(sc, r["daemon"]) for sc in scenarios for n, r in _runners(sc)
             if n == "thick" and r.get("daemon") and not r["failed"]]
     if bars:
-        fig, ax = plt.subplots(figsize=(11, 1.0 + 0.7 * len(bars) * 2))
+        fig, ax = plt.subplots(figsize=(13, 1.2 + 0.7 * len(bars) * 2))
         labels, y = [], 0
         colours: dict[str, Any] = {}
         cmap = plt.get_cmap("tab20")
@@ -147,7 +147,7 @@ def plots(doc: dict[str, Any], out_dir: Path, name: str) -> list[Path]:
         ax.invert_yaxis()
         ax.set_xlabel("ms (medians; | = daemon request + shim; parallel phases overlap)")
         ax.set_title("thick mode: where an ADD/DEL spends its time", fontsize=10)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         fig.tight_layout()
         path = out_dir / f"{name}-phases.png"
         fig.savefig(path, dpi=110)
