@@ -210,19 +210,21 @@ class Daemon:
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         client = DaemonClient(self.socket, timeout=2.0)
         deadline = time.monotonic() + timeout
+        reason = "no answer"
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 err = self.proc.stderr.read().decode() if self.proc.stderr else ""
                 raise DaemonUnavailable(f"multus-dp daemon exited with {self.proc.returncode}: {err[-800:]}")
             try:
-                if client.healthy():
+                ready, reason = client.ready()   # not just alive: an ADD before ready gets code 11
+                if ready:
                     self.client = client
                     return
-            except OSError:
-                pass
+            except OSError as exc:
+                reason = str(exc)
             time.sleep(0.05)
         self.stop()
-        raise DaemonUnavailable(f"multus-dp daemon did not answer on {self.socket} within {timeout:.0f} s")
+        raise DaemonUnavailable(f"multus-dp daemon on {self.socket} not ready within {timeout:.0f} s: {reason}")
 
     def metrics_text(self) -> str:
         return self.client.metrics()
