@@ -34,7 +34,9 @@ class FileStatusPublisher:
         body = {"pod": vars(pod), "containerID": container_id,
                 "annotations": {"k8s.v1.cni.cncf.io/network-status": json.dumps(status, indent=4)},
                 "networkStatus": status}
-        atomic_write(self.path(pod.namespace or "default", pod.name), json.dumps(body, indent=2).encode(), 0o644)
+        # derived data, rewritten on every ADD: no fsync
+        atomic_write(self.path(pod.namespace or "default", pod.name), json.dumps(body).encode(), 0o644,
+                     durable=False)
 
     def withdraw(self, pod: PodRef, container_id: str) -> None:
         if not pod.name:

@@ -89,7 +89,7 @@ class ChainRunner:
                               pod=PodRef(req.pod_namespace, req.pod_name, req.pod_uid),
                               cni_version=self.conf.cniVersion, cni_args=req.args_raw,
                               entries=[JournalEntry(att) for att in plan])
-            self.journals.save(journal)
+            self.journals.save(journal, durable=True)
             cni_path = self.cni_path(req)
             try:
                 self._run_adds(journal, cni_path)
@@ -99,7 +99,6 @@ class ChainRunner:
             start = time.monotonic()
             journal.status = [status_entry(e.attachment, e.result, self._device_info(e.attachment, journal))
                               for e in journal.entries]
-            self.journals.save(journal)
             self._publish(journal)
             self._phase("publish", start)
             return self._final_result(journal)
@@ -129,9 +128,10 @@ class ChainRunner:
                 self._add_one(journal, entry, cni_path)
 
     def _add_one(self, journal: Journal, entry: JournalEntry, cni_path: Sequence[str]) -> None:
+        # No journal write before the delegate runs: DEL treats a PLANNED entry like one whose
+        # ADD never completed (best effort), so a crash at any point is covered by the plan.
         att = entry.attachment
         entry.state = RUNNING
-        self.journals.save(journal)
         start = time.monotonic()
         try:
             entry.result = self.delegates.add(att.netconf(), self._rt(journal, att), cni_path, att.extra)
@@ -152,7 +152,8 @@ class ChainRunner:
         self.journals.save(journal)
 
     def _rollback(self, journal: Journal, cni_path: Sequence[str]) -> None:
-        failures = self._delete_entries(journal, cni_path, journal.netns)
+        # in memory, PLANNED is exact: those delegates never started
+        failures = self._delete_entries(journal, cni_path, journal.netns, skip_planned=True)
         if failures:
             log.error("rollback left attachments behind; journal kept for DEL",
                       extra={"container": journal.container_id, "pod": journal.pod.label()})
@@ -215,10 +216,10 @@ class ChainRunner:
                        entries=[JournalEntry(att, state=RUNNING) for att in plan])
 
     def _delete_entries(self, journal: Journal, cni_path: Sequence[str], netns: str,
-                        persist: bool = True) -> list[CNIError]:
+                        persist: bool = True, skip_planned: bool = False) -> list[CNIError]:
         failures: list[CNIError] = []
         for entry in reversed(journal.entries):
-            if entry.state in (PLANNED, DELETED):
+            if entry.state == DELETED or (skip_planned and entry.state == PLANNED):
                 continue
             att = entry.attachment
             start = time.monotonic()
