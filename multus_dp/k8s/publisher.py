@@ -34,6 +34,7 @@ log = logs.get("k8s.publisher")
 
 NETWORK_STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"
 EVENT_ATTEMPTS = 3      # events are best effort: a few tries, then they are dropped
+MAX_QUEUED_EVENTS = 32  # per pod: a long outage must not grow the queue without bound
 CONFLICT_ATTEMPTS = 3   # 409s resolved in one go (static pods' mirror UID)
 
 
@@ -119,7 +120,7 @@ class KubeStatusPublisher:
                 if self.background:
                     older = self._jobs.get(job.key)
                     if older is not None:
-                        job.events = older.events + job.events  # events are history: keep them
+                        job.events = (older.events + job.events)[-MAX_QUEUED_EVENTS:]  # history: keep them
                     self._jobs[job.key] = job
                     self._cond.notify_all()
                     return
@@ -201,7 +202,7 @@ class KubeStatusPublisher:
     def _requeue(self, job: _Job) -> None:
         newer = self._jobs.get(job.key)
         if newer is not None:
-            newer.events = job.events + newer.events
+            newer.events = (job.events + newer.events)[-MAX_QUEUED_EVENTS:]
             return  # the newer state replaces this one
         job.backoff = job.backoff or Backoff(self.backoff_max)
         job.due = self.monotonic() + job.backoff.next()
@@ -284,6 +285,9 @@ class KubeStatusPublisher:
             try:
                 self.api.create_event(job.namespace, job.events[0])
             except ApiError as err:
+                if err.status == 409:  # an earlier attempt landed after all (its answer was lost)
+                    job.events.pop(0)
+                    continue
                 self.metrics.inc("events_failed")
                 job.event_attempts += 1
                 if job.event_attempts >= EVENT_ATTEMPTS:

@@ -7,7 +7,7 @@ from multus_dp.k8s.kinds import PODS
 from multus_dp.networks.attachment import PodRef
 
 from .conftest import eventually
-from .emulator import pod
+from .emulator import EVENTS, pod
 
 STATUS = "k8s.v1.cni.cncf.io/network-status"
 ENTRY = [{"name": "kube-system/cluster", "interface": "eth0", "ips": ["10.0.0.2"], "default": True, "dns": {}}]
@@ -96,10 +96,23 @@ def test_events_name_the_pod_and_interface(emu, make_sources) -> None:
     sources.publisher.publish(PodRef("ns1", "web", "uid-web"), "c1", ENTRY + [
         {"name": "ns1/sriov-a", "interface": "net1", "ips": [], "default": False, "dns": {}}])
     assert sources.publisher.flush(10)
-    events = sorted(emu.objects(PODS.__class__("Event", "", "v1", "events"), "ns1"),
+    events = sorted(emu.objects(EVENTS, "ns1"),
                     key=lambda e: e["message"])
     assert [(e["reason"], e["message"], e["involvedObject"]["name"], e["involvedObject"]["uid"], e["type"])
             for e in events] == [
         ("AddedInterface", "Add eth0 [10.0.0.2] from kube-system/cluster", "web", "uid-web", "Normal"),
         ("AddedInterface", "Add net1 [] from ns1/sriov-a", "web", "uid-web", "Normal")]
     assert {e["source"]["host"] for e in events} == {"node1"}
+
+
+def test_an_event_that_landed_despite_an_error_is_not_sent_twice(emu, make_sources) -> None:
+    emu.seed(PODS, pod("web"))
+    sources = make_sources()
+    # the emulator stores the event and then answers 409, as after a lost answer and a retry
+    emu.react(lambda k: k["post", k.resource("", "v1", "events")][:1] << 409)
+    mark = emu.mark()
+    sources.publisher.publish(PodRef("ns1", "web", "uid-web"), "c1", ENTRY)
+    assert sources.publisher.flush(10)
+    assert [r.method for r in emu.since(mark)] == ["PATCH", "POST"]
+    assert sources.metrics.get("events_failed") == 0
+    assert len(emu.objects(EVENTS, "ns1")) == 1
