@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from multus_dp import logs
@@ -43,8 +44,10 @@ class Backoff:
 
 class Informer:
     def __init__(self, api: KubeApi, kind: Kind, store: Store[Any], metrics: KubeMetrics,
-                 backoff_max: float, field_selector: str | None = None) -> None:
+                 backoff_max: float, field_selector: str | None = None,
+                 on_recover: Callable[[], None] | None = None) -> None:
         self.api = api
+        self.on_recover = on_recover  # called when the API answers again after a failure
         self.kind = kind
         self.store = store
         self.metrics = metrics
@@ -113,6 +116,8 @@ class Informer:
         self.lists += 1
         if self.lists > 1:
             self.metrics.inc("relists")
+        if self.last_error is not None and self.on_recover is not None:
+            self.on_recover()
         self.last_error = None
         log.info("%s: listed %d object(s)", self.kind.describe(), len(self.store),
                  extra={"resource": self.kind.describe()})

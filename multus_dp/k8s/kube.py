@@ -56,6 +56,9 @@ class KubeSources:
         self.network_source = KubeNetworkSource(self.fetcher, self.metrics, nads, networks)
         self.publisher = KubeStatusPublisher(self.api, self.metrics, self.node_name, settings.kubeBackoffMax,
                                              background=watch, cached_pod=self.pod_source.cached)
+        if self.informers:
+            # the API is back: queued publishes need not wait out their backoff
+            self.informers[0].on_recover = self.publisher.retry_now
 
     def start(self) -> None:
         log.info("Kubernetes sources starting", extra={"source": self.credentials.source.describe(),
