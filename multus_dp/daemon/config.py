@@ -40,6 +40,12 @@ class DaemonConfig(BaseModel):
     logFile: str | None = None
     # not ready (ADD answered with 11) until this file exists
     readinessindicatorfile: str | None = None
+    # the hardware model: PFs/VFs under sysfsRoot, kept current by udev events and a periodic
+    # rescan; VF pools (device-plugin format) for the pool metrics, when the file exists
+    sysfsRoot: str = "/sys"
+    sriovPoolsConfig: str = "/etc/pcidp/config.json"
+    udev: bool = True
+    hardwareRescanInterval: float = Field(default=300.0, gt=0)
     # Kubernetes sources (pods, NADs, status): this kubeconfig, else the in-cluster config when
     # the daemon runs in a pod, else the standalone sources of each request's config
     kubeconfig: str | None = None

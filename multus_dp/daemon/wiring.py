@@ -18,7 +18,7 @@ from multus_dp.cni.invoke import DelegateInvoker
 from multus_dp.networks.conf import MultusConf
 
 from .config import ConfigError, DaemonConfig
-from .metrics import DaemonMetrics, PoolStats
+from .metrics import DaemonMetrics, PoolStat, PoolStats
 
 ReadyCheck = Callable[[], str | None]
 
@@ -67,8 +67,88 @@ def build_parts(config: DaemonConfig, metrics: DaemonMetrics) -> DaemonParts:
     services = Services(invoker=invoker, observe_phase=metrics.observe_phase)
     parts = DaemonParts(services=services, cache_sizes=lambda: {"delegateVersions": _version_cache_size(invoker)})
     _wire_kubernetes(config, parts)
+    _wire_hardware(config, parts)
     metrics.pool_stats = parts.pool_stats
     return parts
+
+
+def _wire_hardware(config: DaemonConfig, parts: DaemonParts) -> None:
+    """Discover the node's PFs/VFs (a failure keeps /readyz false with the reason), keep the
+    model current with udev events and a periodic rescan, and count VFs per pool for the
+    metrics and `status`."""
+    import os
+
+    from multus_dp import logs
+    from multus_dp.hardware.inventory import Inventory
+    from multus_dp.hardware.udev import QueueEventSource, UdevWatcher
+
+    log = logs.get("daemon.hardware")
+    found: dict[str, Any] = {}
+
+    def discover() -> None:
+        if not os.path.isdir(config.sysfsRoot):
+            found["error"] = f"hardware discovery: sysfsRoot {config.sysfsRoot} is not a directory"
+            log.error(found["error"])
+            return
+        try:
+            inventory = Inventory(config.sysfsRoot)
+        except Exception as exc:
+            log.exception("hardware discovery failed")
+            found["error"] = f"hardware discovery under {config.sysfsRoot} failed: {exc}"
+            return
+        source: Any = QueueEventSource()  # no events: the periodic rescan alone
+        if config.udev:
+            try:
+                from multus_dp.hardware.udev import PyudevEventSource
+
+                source = PyudevEventSource()
+            except Exception as exc:
+                log.warning("no udev events (%s); relying on the periodic rescan", exc)
+        watcher = UdevWatcher(inventory, source, rescan_interval=config.hardwareRescanInterval)
+        watcher.start()
+        found["watcher"] = watcher
+        found["inventory"] = inventory
+        log.info("hardware discovered: %d PF(s), %d VF(s)", len(inventory.model.pfs), len(inventory.model.vfs))
+
+    def stop() -> None:
+        if "watcher" in found:
+            found["watcher"].stop()
+
+    def not_ready() -> str | None:
+        if "inventory" in found:
+            return None
+        return found.get("error") or "hardware not discovered yet"
+
+    # before the socket exists: the first ADD finds the model there (a scan of 4 PFs x 64 VFs
+    # takes ~30 ms); a failure leaves the daemon up but not ready, with the reason
+    discover()
+    parts.ready_checks.append(not_ready)
+    parts.stop_hooks.append(stop)
+    if os.path.exists(config.sriovPoolsConfig):
+        parts.pool_stats = _pool_stats(config, found)
+
+
+def _pool_stats(config: DaemonConfig, found: dict[str, Any]) -> PoolStats:
+    from collections import Counter
+
+    from multus_dp.cni.errors import CNIError
+    from multus_dp.hardware import pools
+    from multus_dp.hardware.allocator import VfAllocator
+
+    try:
+        pools_config = pools.load(config.sriovPoolsConfig)
+    except CNIError as exc:
+        raise ConfigError(exc.msg) from exc
+
+    def stats() -> list[PoolStat]:
+        inventory = found.get("inventory")
+        if inventory is None:
+            return []
+        assigned = pools_config.assign(inventory.model)
+        allocated = Counter(a.pool for a in VfAllocator(config.stateDir).records() if a.pool)
+        return [PoolStat(name, len(bdfs), allocated.get(name, 0)) for name, bdfs in assigned.items()]
+
+    return stats
 
 
 def _wire_kubernetes(config: DaemonConfig, parts: DaemonParts) -> None:
