@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.support.daemonproc import DaemonProcess, require_shim, run_shim
-from tests.support.prereq import require_binary, require_cni_plugins
+from tests.support.prereq import require_binary, require_cni_plugins, require_root
 
 
 def libcni_exec(bin_dir: Path, conflist: dict[str, Any], command: str, *, container: str, netns: str,
@@ -126,6 +126,7 @@ def test_daemon_restart_then_del_cleans_everything(node: dict[str, Any], netlab)
 
 
 def test_socket_is_not_usable_by_a_non_root_user(tmp_path: Path) -> None:
+    require_root()  # only root can switch to `nobody`
     shim = require_shim()
     require_binary("setpriv")
     # a world-traversable directory and a world-executable copy of the shim, so only the

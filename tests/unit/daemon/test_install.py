@@ -186,3 +186,43 @@ def test_cli_install_without_a_built_shim_says_what_to_do(dirs: tuple[Path, Path
     assert main(["install", "--bin-dir", str(bin_dir), "--conf-dir", str(conf_dir)]) == 1
     assert "pip install" in capsys.readouterr().err
     assert not bin_dir.exists() or not list(bin_dir.iterdir())
+
+
+def test_install_watch_as_a_process(dirs: tuple[Path, Path], tmp_path: Path) -> None:
+    """`multus-dp install --watch` run as on a node: waits for the indicator, follows the
+    primary, withdraws our conf when the indicator goes, stops on SIGTERM."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    bin_dir, conf_dir = dirs
+    indicator = tmp_path / "cni-ready"
+    write(conf_dir / "10-bridge.conflist", BRIDGE)
+    ours = conf_dir / "00-multus-dp.conflist"
+    env = {**os.environ, "MULTUS_DP_SHIM": str(fake_shim(tmp_path))}
+    proc = subprocess.Popen([sys.executable, "-m", "multus_dp", "install", "--bin-dir", str(bin_dir), "--conf-dir",
+                             str(conf_dir), "--watch", "--poll-interval", "0.05", "--readiness-indicator-file",
+                             str(indicator)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def until(check, what: str) -> None:
+        deadline = time.monotonic() + 30
+        while not check():
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            time.sleep(0.02)
+
+    try:
+        until(lambda: (bin_dir / "multus-dp").exists(), "the shim")
+        assert not ours.exists(), "no conf of ours before the indicator exists"
+        indicator.write_text("")
+        until(ours.exists, "our conf")
+        write(conf_dir / "10-bridge.conflist", {**BRIDGE, "cniVersion": "1.0.0"})
+        until(lambda: json.loads(ours.read_text())["cniVersion"] == "1.0.0", "regeneration")
+        indicator.unlink()
+        until(lambda: not ours.exists(), "withdrawal")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert "withdrawn" in out and "written" in out
