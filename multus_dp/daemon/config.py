@@ -32,6 +32,8 @@ class DaemonConfig(BaseModel):
     # seconds a request may wait for its container, a slot or a running GC before code 11
     queueTimeout: float = Field(default=120.0, gt=0)
     delegateTimeout: float = Field(default=60.0, gt=0)
+    # seconds a client may take to send its request (headers + config)
+    readTimeout: float = Field(default=30.0, gt=0)
     # SIGTERM: seconds in-flight work may take to finish before the daemon exits anyway
     shutdownTimeout: float = Field(default=90.0, gt=0)
     # "host:port" for Prometheus metrics; "" turns the listener off (/metrics on the socket stays)

@@ -301,7 +301,11 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
-    timeout = 30  # reading one request; a stuck client must not hold a thread forever
+
+    def setup(self) -> None:
+        # reading one request is bounded: a stuck client must not hold a thread forever
+        self.timeout = self.server.daemon.config.readTimeout
+        super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
         log.debug(format % args)
@@ -345,7 +349,12 @@ class _Handler(BaseHTTPRequestHandler):
                            f"{MAX_BODY} bytes (got {length!r})")
             self._send(400, err.to_json(LATEST).encode() + b"\n", "application/json", exit_code=1)
             return
-        stdin = self.rfile.read(int(length))
+        try:
+            stdin = self.rfile.read(int(length))
+        except TimeoutError:
+            log.warning("a client did not send its %s-byte request within readTimeout; connection closed", length)
+            self.close_connection = True
+            return
         reply = self.server.daemon.handle_cni(env_from_headers(self.headers.items()), stdin)
         body = (reply.stdout + "\n").encode() if reply.stdout else b""
         self._send(200, body, "application/json", exit_code=reply.exit_code)

@@ -232,3 +232,19 @@ def test_unknown_endpoint_and_bad_request(daemon: Daemon) -> None:
     body = json.loads(resp.read())
     assert resp.status == 400 and resp.getheader("CNI-Exit-Code") == "1" and body["code"] == 5
     conn.close()
+
+
+def test_a_client_that_never_finishes_its_request_is_cut_off(tmp_path: Path) -> None:
+    import socket
+
+    daemon = start_daemon(tmp_path, readTimeout=0.2)
+    try:
+        sock = socket.socket(socket.AF_UNIX)
+        sock.connect(daemon.config.socketPath)
+        sock.sendall(b"POST /cni HTTP/1.1\r\nContent-Length: 100\r\n\r\n{")  # then nothing
+        sock.settimeout(30)
+        assert sock.recv(100) == b"", "the daemon closed the connection"
+        sock.close()
+        assert daemon.wait_idle(30) == [] and DaemonClient(daemon.config.socketPath).healthy()
+    finally:
+        daemon.stop()
