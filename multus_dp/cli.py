@@ -20,6 +20,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("install", "multus_dp.daemon.cli_install", "install the shim into the CNI bin dir and generate 00-multus-dp.conflist"),
     ("discover", "multus_dp.hardware.cli_discover", "show SR-IOV PFs, VFs, drivers, pools, allocations, IOMMU groups, NUMA"),
     ("node-prep", "multus_dp.hardware.cli_nodeprep", "create VFs, set VF defaults, bind DPDK VFs to vfio-pci (idempotent)"),
+    ("k8s-check", "multus_dp.k8s.cli_check", "check Kubernetes API access from this node: credentials, caches, every RBAC rule"),
     ("bench", "benchmarks.cli", "attach/detach latency benchmark vs the direct-delegate floor and a reference meta-plugin"),
 ]
 

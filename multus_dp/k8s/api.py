@@ -210,3 +210,27 @@ class KubeApi:
 
         self._call("api_writes", lambda c: self._json(k.CoreV1Api(c).create_namespaced_event(
             namespace, body, _preload_content=False, _request_timeout=self._timeout())))
+
+    # ---- diagnostics (multus-dp k8s-check) -----------------------------------------------
+    def server_version(self) -> str:
+        from kubernetes import client as k
+
+        body = self._call("api_reads", lambda c: self._json(k.VersionApi(c).get_code(
+            _preload_content=False, _request_timeout=self._timeout())))
+        return str(body.get("gitVersion", "?")) if isinstance(body, dict) else "?"
+
+    def can_i(self, verb: str, group: str, resource: str, subresource: str = "") -> bool | None:
+        """A SelfSubjectAccessReview: may these credentials do `verb` on the resource
+        (cluster-wide)? None when the server gives no verdict."""
+        from kubernetes import client as k
+
+        attrs = {"verb": verb, "group": group, "resource": resource}
+        if subresource:
+            attrs["subresource"] = subresource
+        body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                "spec": {"resourceAttributes": attrs}}
+        answer = self._call("api_writes", lambda c: self._json(
+            k.AuthorizationV1Api(c).create_self_subject_access_review(
+                body, _preload_content=False, _request_timeout=self._timeout())))
+        allowed = (answer.get("status") or {}).get("allowed") if isinstance(answer, dict) else None
+        return allowed if isinstance(allowed, bool) else None

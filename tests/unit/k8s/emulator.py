@@ -50,10 +50,19 @@ class Seen:
 
 
 class PreconditionEmulator(kmock.KubernetesEmulator):
-    """kmock's emulator plus one API-server rule multus-dp relies on: a patch carrying
-    `metadata.uid` is a precondition; another UID in the stored object answers 409."""
+    """kmock's emulator plus two API-server rules multus-dp relies on: a patch carrying
+    `metadata.uid` is a precondition (another UID in the stored object answers 409), and
+    SelfSubjectAccessReviews are answered by `authorize(resourceAttributes)`, not stored."""
+
+    authorize: Callable[[dict[str, Any]], bool] = staticmethod(lambda attrs: True)
 
     async def _handle(self, request: Any) -> Any:
+        if request.resource is not None and request.resource.plural == "selfsubjectaccessreviews":
+            import aiohttp.web
+
+            attrs = (request.data.get("spec") or {}).get("resourceAttributes") or {}
+            return aiohttp.web.json_response({**request.data, "status": {"allowed": self.authorize(attrs)}},
+                                             status=201)
         if request.action == kmock.action.UPDATE and isinstance(request.data, dict):
             wanted = (request.data.get("metadata") or {}).get("uid")
             key = (request.resource, request.namespace, request.name)
@@ -91,6 +100,7 @@ class Emulator:
                            (NETWORKS, dict(kind="Network")), (EVENTS, dict(kind="Event"))):
             k.resources[f"{kind.group}/{kind.version}/{kind.plural}" if kind.group else f"v1/{kind.plural}"] = \
                 kmock.ResourceInfo(namespaced=True, **info)
+        k["get /version/"] << {"major": "1", "minor": "30", "gitVersion": "v1.30.0-kmock"}  # the client's spelling
         self.server = kmock.Server(k)
         await self._start(self.server)
         self.port = self.server.port
