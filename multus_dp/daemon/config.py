@@ -54,7 +54,7 @@ class DaemonConfig(BaseModel):
     nodeName: str | None = None
 
     @model_validator(mode="after")
-    def _only_known_extras(self) -> "DaemonConfig":
+    def _only_known_extras(self) -> DaemonConfig:
         from multus_dp.k8s.settings import KubeSettings
 
         unknown = sorted(k for k in (self.model_extra or {}) if k not in KubeSettings.model_fields)

@@ -59,7 +59,7 @@ class DaemonProcess:
         self.stderr = root / "daemon.stderr"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 30.0) -> "DaemonProcess":
+    def start(self, timeout: float = 30.0) -> DaemonProcess:
         from multus_dp.daemon.protocol import DaemonClient
 
         self.root.mkdir(parents=True, exist_ok=True)
@@ -93,7 +93,7 @@ class DaemonProcess:
             self.proc.kill()
             self.proc.wait(10)
 
-    def __enter__(self) -> "DaemonProcess":
+    def __enter__(self) -> DaemonProcess:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -122,7 +122,8 @@ time.sleep(sleep.get(cmd, 0))
 note("end")
 if cmd == "ADD":
     print(json.dumps({{"cniVersion": conf.get("cniVersion", "1.0.0"),
-                       "interfaces": [{{"name": os.environ.get("CNI_IFNAME", ""), "sandbox": os.environ.get("CNI_NETNS", "")}}],
+                       "interfaces": [{{"name": os.environ.get("CNI_IFNAME", ""),
+                                        "sandbox": os.environ.get("CNI_NETNS", "")}}],
                        "ips": [{{"address": "10.77.0.2/24", "interface": 0}}]}}))
 '''
 

@@ -126,7 +126,8 @@ def test_watch_regenerates_and_withdraws(dirs: tuple[Path, Path], tmp_path: Path
         """The next reconcile after the last one seen ends in `state`."""
         with changed:
             start = wait_for.seen  # type: ignore[attr-defined]
-            assert changed.wait_for(lambda: len(seen) > start and seen[-1].state == state, timeout=20), [o.state for o in seen]
+            done = changed.wait_for(lambda: len(seen) > start and seen[-1].state == state, timeout=20)
+            assert done, [o.state for o in seen]
             wait_for.seen = len(seen)  # type: ignore[attr-defined]
             return seen[-1]
 

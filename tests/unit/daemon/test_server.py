@@ -92,7 +92,7 @@ def test_same_container_is_serialized(daemon: Daemon, tmp_path: Path, plugins: P
     calls = [c for c in intervals(log) if c["cid"] == "same"]
     assert calls and max_overlap(calls) == 1
     # every DEL succeeds; each ADD either attaches or finds the container attached (111)
-    assert [code for c, code in zip(commands, codes) if c == "DEL"] == [0, 0, 0]
+    assert [code for c, code in zip(commands, codes, strict=True) if c == "DEL"] == [0, 0, 0]
     assert codes.count(0) >= 4
     assert cni(client, "DEL", "same", plugins, conf(tmp_path))[0] == 0
     assert client.status()["attachments"] == []
