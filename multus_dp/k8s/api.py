@@ -76,6 +76,7 @@ class WatchStream:
         from urllib3.exceptions import ReadTimeoutError
 
         buffer = b""
+        finished = False
         try:
             for chunk in self.response.stream(amt=None, decode_content=False):
                 buffer += chunk
@@ -85,6 +86,7 @@ class WatchStream:
                         yield json.loads(line)
             if buffer.strip():
                 yield json.loads(buffer)
+            finished = True
         except ValueError as exc:
             raise ApiError(None, f"watch stream carried invalid JSON: {exc}") from exc
         except ReadTimeoutError:
@@ -94,7 +96,17 @@ class WatchStream:
                 return
             raise convert_error(exc) from exc
         finally:
+            if not finished:
+                # left before its end (410, stop, error): bytes are still in flight on this
+                # connection, so it must be closed, never handed back to the pool
+                self._close_response()
             self.release()
+
+    def _close_response(self) -> None:
+        try:
+            self.response.close()
+        except Exception:
+            pass
 
     def release(self) -> None:
         try:
