@@ -1,0 +1,35 @@
+"""Looking into a pod's network namespace the way a user would (`ip` inside the pod)."""
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Iface:
+    name: str
+    ipv4: tuple[str, ...]  # CIDRs
+    up: bool
+
+
+def ifaces_in(netns_path: str) -> dict[str, Iface]:
+    """Every interface of the namespace at `netns_path` with its IPv4 addresses."""
+    proc = subprocess.run(["nsenter", f"--net={netns_path}", "ip", "-j", "-4", "addr", "show"],
+                          capture_output=True, text=True, timeout=30)
+    if proc.returncode != 0:
+        raise RuntimeError(f"ip addr in {netns_path}: {proc.stderr.strip()}")
+    links = subprocess.run(["nsenter", f"--net={netns_path}", "ip", "-j", "link", "show"],
+                           capture_output=True, text=True, timeout=30, check=True)
+    addrs = {entry["ifname"]: entry for entry in json.loads(proc.stdout or "[]")}
+    out = {}
+    for link in json.loads(links.stdout):
+        name = link["ifname"]
+        cidrs = tuple(f"{a['local']}/{a['prefixlen']}" for a in addrs.get(name, {}).get("addr_info", []))
+        out[name] = Iface(name, cidrs, "UP" in link.get("flags", []))
+    return out
+
+
+def ping_from(netns_path: str, ifname: str, address: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["nsenter", f"--net={netns_path}", "ping", "-c", "2", "-W", "3", "-I", ifname, address],
+                          capture_output=True, text=True, timeout=60)

@@ -1,0 +1,183 @@
+"""containerd 1.6's CRI plugin execs multus-dp's installed shim, as on a Kubernetes node.
+
+The module starts one containerd (temp root/state/socket, CNI bin dir = the shim installed by
+`multus-dp install` + links to Debian's plugins, conf dir = the bridge primary + the generated
+`00-multus-dp.conflist`), one `multus-dp daemon`, and imports an offline-built pause image.
+Each test then talks CRI to it as kubelet would: RunPodSandbox with the pod's annotations
+(which containerd hands to multus-dp through the `io.kubernetes.cri.pod-annotations`
+capability; no API server), PodSandboxStatus, StopPodSandbox, RemovePodSandbox.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from tests.e2e.support.node import ANNOTATIONS_CAPABILITY, Node
+from tests.e2e.support.prereq import require_containerd, require_e2e_basics
+from tests.e2e.support.sandbox import ifaces_in, ping_from
+from tests.support.netns import NetLab
+
+NETWORKS = "k8s.v1.cni.cncf.io/networks"
+LEGACY = "networks"
+PAUSE_REF = "localhost/multus-dp-e2e-pause:1"
+
+
+@dataclass
+class Cluster:
+    node: Node
+    containerd: Any  # support.containerd.Containerd
+    cri: Any  # support.containerd.CRI
+    conflist: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    cni_dir = require_e2e_basics()
+    require_containerd()
+    from tests.e2e.support.containerd import Containerd
+    from tests.e2e.support.images import busybox_rootfs, docker_archive
+
+    root = tmp_path_factory.mktemp("cri")
+    lab = NetLab()
+    node = Node(root / "node", lab, cni_dir, "10.231")
+    containerd = None
+    try:
+        conflist = node.prepare("--set", f'capabilities={{"{ANNOTATIONS_CAPABILITY}": true}}')
+        node.daemon.start()
+        archive = docker_archive(busybox_rootfs(root / "rootfs"), root / "pause.tar", PAUSE_REF)
+        containerd = Containerd(root / "c", cni_bin_dir=node.bin_dir, cni_conf_dir=node.conf_dir,
+                                sandbox_image=PAUSE_REF)
+        cri = containerd.start()
+        containerd.import_image(archive)
+        assert cri.image_present(PAUSE_REF), containerd.log_tail()
+        assert cri.network_ready(), f"CNI config not loaded: {containerd.log_tail()}"
+        yield Cluster(node, containerd, cri, conflist)
+    finally:
+        if containerd is not None:
+            containerd.stop()
+        node.daemon.__exit__()
+        lab.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def pod(cluster: Cluster, name: str, annotations: dict[str, str]) -> Iterator[str]:
+    """A sandbox that is stopped and removed whatever the test does."""
+    pod_id = cluster.cri.run_pod(name, "e2e", str(uuid.uuid4()), annotations, cluster.node.root / "logs")
+    try:
+        yield pod_id
+    finally:
+        with contextlib.suppress(grpc.RpcError):
+            cluster.cri.stop_pod(pod_id)
+            cluster.cri.remove_pod(pod_id)
+
+
+def assert_node_clean(cluster: Cluster) -> None:
+    node = cluster.node
+    assert node.leases() == [], "IP leases left"
+    assert node.journals() == [], "multus-dp journals left"
+    assert node.status_files() == [], "network-status files left"
+    assert node.host_links_on(node.bridge) == [] and node.host_links_on(node.legacy_bridge) == [], "pod veths left"
+    assert node.host_routes_in(range(1, 6)) == [], "ptp host routes left"
+    assert node.host_addresses_in(2, 5) == [], "ptp host addresses left"
+
+
+def test_conflist_installed_for_containerd(cluster: Cluster) -> None:
+    """What containerd loaded: our generated conflist first, delegating to the primary."""
+    plugin = cluster.conflist["plugins"][0]
+    assert plugin["type"] == "multus-dp"
+    assert plugin["clusterNetwork"] == str(cluster.node.conf_dir / "10-cluster.conflist")
+    assert plugin["socketPath"] == cluster.node.daemon.socket
+    assert os.access(cluster.node.bin_dir / "multus-dp", os.X_OK)
+    assert sorted(p.name for p in cluster.node.conf_dir.iterdir())[0] == "00-multus-dp.conflist"
+
+
+def test_npwg_pod_gets_cluster_network_and_every_nad(cluster: Cluster) -> None:
+    node = cluster.node
+    with pod(cluster, "web", {NETWORKS: "ptp-net,macvlan-net"}) as pod_id:
+        sandbox = cluster.cri.pod_status(pod_id)
+        assert sandbox.netns, "containerd reported no network namespace"
+        ifaces = ifaces_in(sandbox.netns)
+        assert set(ifaces) == {"lo", "eth0", "net1", "net2"}
+        for ifname, subnet in (("eth0", 1), ("net1", 2), ("net2", 3)):
+            assert ifaces[ifname].up, ifname
+            assert len(ifaces[ifname].ipv4) == 1 and ifaces[ifname].ipv4[0].startswith(node.prefix(subnet)), ifaces
+        # kubelet's pod IP is the cluster network's (eth0), never a secondary one
+        assert sandbox.ip == ifaces["eth0"].ipv4[0].split("/")[0]
+
+        status = node.network_status("e2e", "web")
+        assert [(s["name"], s["interface"]) for s in status] == [
+            ("cluster", "eth0"), ("e2e/ptp-net", "net1"), ("e2e/macvlan-net", "net2")]
+        assert [s["ips"] for s in status] == [[ifaces[i].ipv4[0].split("/")[0]] for i in ("eth0", "net1", "net2")]
+        assert [s.get("default", False) for s in status] == [True, False, False]
+        # CNI_CONTAINERID is the sandbox id: the journal is named after it
+        assert node.journals() == [f"{pod_id}.json"]
+        assert len(node.leases()) == 3
+
+        cluster.cri.stop_pod(pod_id)
+        assert not os.path.exists(sandbox.netns), "containerd kept the netns"
+        assert node.journals() == [] and node.leases() == []
+        cluster.cri.remove_pod(pod_id)
+    assert pod_id not in cluster.cri.pod_ids()
+    assert_node_clean(cluster)
+
+
+def test_two_pods_json_annotation_named_interface_and_traffic(cluster: Cluster) -> None:
+    """JSON form with an interface name; two pods on one macvlan network reach each other."""
+    node = cluster.node
+    selection = '[{"name": "macvlan-net", "namespace": "e2e", "interface": "data0"}]'
+    with pod(cluster, "client", {NETWORKS: selection}) as a, pod(cluster, "server", {NETWORKS: "macvlan-net"}) as b:
+        pod_a, pod_b = cluster.cri.pod_status(a), cluster.cri.pod_status(b)
+        ifaces_a, ifaces_b = ifaces_in(pod_a.netns), ifaces_in(pod_b.netns)
+        assert set(ifaces_a) == {"lo", "eth0", "data0"} and set(ifaces_b) == {"lo", "eth0", "net1"}
+        assert pod_a.ip != pod_b.ip
+        server = ifaces_b["net1"].ipv4[0].split("/")[0]
+        ping = ping_from(pod_a.netns, "data0", server)
+        assert ping.returncode == 0, ping.stdout + ping.stderr
+        assert [s["interface"] for s in node.network_status("e2e", "client")] == ["eth0", "data0"]
+    assert_node_clean(cluster)
+
+
+def test_legacy_networks_annotation_eth0_and_net0(cluster: Cluster) -> None:
+    """The seed's flow: `networks` annotation + Network objects; the first is the master on
+    eth0 and gives the pod IP, the next is net0."""
+    node = cluster.node
+    annotation = '[{"name": "legacy-bridge"}, {"name": "legacy-ptp"}]'
+    with pod(cluster, "seed", {LEGACY: annotation}) as pod_id:
+        sandbox = cluster.cri.pod_status(pod_id)
+        ifaces = ifaces_in(sandbox.netns)
+        assert set(ifaces) == {"lo", "eth0", "net0"}
+        assert ifaces["eth0"].ipv4[0].startswith(node.prefix(4))
+        assert ifaces["net0"].ipv4[0].startswith(node.prefix(5))
+        assert sandbox.ip == ifaces["eth0"].ipv4[0].split("/")[0]
+        assert [s["interface"] for s in node.network_status("e2e", "seed")] == ["eth0", "net0"]
+    assert_node_clean(cluster)
+
+
+def test_unknown_network_fails_the_sandbox_and_leaves_nothing(cluster: Cluster) -> None:
+    """kubelet sees multus-dp's error (naming pod and network); the cluster network that was
+    already attached is rolled back and containerd removes the sandbox."""
+    with pytest.raises(grpc.RpcError) as failure:
+        with pod(cluster, "broken", {NETWORKS: "ptp-net,no-such-net"}):
+            pass
+    message = failure.value.details() or ""
+    assert "no-such-net" in message and "e2e/broken" in message, message
+    assert_node_clean(cluster)
+    assert not [p for p in cluster.cri.pod_ids()
+                if cluster.cri.runtime is not None and "broken" in _pod_name(cluster, p)]
+
+
+def _pod_name(cluster: Cluster, pod_id: str) -> str:
+    from cri_api.v1 import api_pb2 as cri
+
+    reply = cluster.cri.runtime.PodSandboxStatus(cri.PodSandboxStatusRequest(pod_sandbox_id=pod_id), timeout=30)
+    return reply.status.metadata.name
