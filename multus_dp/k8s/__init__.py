@@ -30,3 +30,14 @@ def daemon_sources(config: Any, env: Mapping[str, str] | None = None) -> dict[st
     return {"pod_source": sources.pod_source, "network_source": sources.network_source,
             "publisher": sources.publisher, "ready_check": sources.not_ready_reason,
             "metrics": sources.metrics.snapshot, "stop": sources.stop, "sources": sources}
+
+
+def thin_sources(conf: Any, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """For thin mode (`multus-dp cni`, one process per call): `pod_source`, `network_source`
+    and `publisher` doing plain GETs and an inline status patch; no watches, nothing to stop.
+    An empty dict when neither a kubeconfig nor an in-cluster config exists."""
+    sources = build_sources(conf, watch=False, env=env)
+    if sources is None:
+        return {}
+    return {"pod_source": sources.pod_source, "network_source": sources.network_source,
+            "publisher": sources.publisher, "sources": sources}
