@@ -40,7 +40,7 @@
 #define NETLINK_CAP_ACK 10
 #endif
 
-#define REQ_BUF 4096
+#define REQ_BUF 16384 /* room for NETOPS_MAX_ALTNAMES altnames */
 #define SELF_NS_PATH "/proc/thread-self/ns/net"
 
 /* ------------------------------------------------------------------ errors */
@@ -315,11 +315,14 @@ static void parse_link(struct nlmsghdr *h, struct netops_link *out)
             struct rtattr *p = RTA_DATA(a);
             int plen = (int)RTA_PAYLOAD(a);
             for (; RTA_OK(p, plen); p = RTA_NEXT(p, plen)) {
-                if ((p->rta_type & NLA_TYPE_MASK) == IFLA_ALT_IFNAME && out->n_alt < NETOPS_MAX_ALTNAMES) {
+                if ((p->rta_type & NLA_TYPE_MASK) != IFLA_ALT_IFNAME)
+                    continue;
+                if (out->n_alt < NETOPS_MAX_ALTNAMES) {
                     snprintf(out->altnames[out->n_alt], sizeof(out->altnames[0]), "%s",
                              (char *)RTA_DATA(p));
                     out->n_alt++;
                 }
+                out->n_alt_seen++;
             }
             break;
         }
@@ -348,6 +351,10 @@ static int get_link(struct nlsock *s, const char *name, struct netops_link *out,
     }
     parse_link(reply, out);
     free(reply);
+    if (out->n_alt_seen > out->n_alt) {
+        snprintf(extack, xl, "more than %d altnames", NETOPS_MAX_ALTNAMES);
+        return -E2BIG;
+    }
     return 0;
 }
 

@@ -1,7 +1,7 @@
 /* netops: the C interface of the native netops helper (also fed to cffi's cdef as is:
  * keep it to plain declarations and integer #defines). See netops.c. */
 #define NETOPS_MSG_LEN 512
-#define NETOPS_MAX_ALTNAMES 16
+#define NETOPS_MAX_ALTNAMES 64
 #define NETOPS_ALTNAME_LEN 128
 
 /* an error: errno + "<op> <device>: <step> in <netns>: <reason>" */
@@ -23,8 +23,9 @@ struct netops_link {
     int mac_len;
     unsigned int mtu;
     int up;
-    int n_alt;
-    char altnames[16][128];
+    int n_alt;            /* altnames kept below (at most NETOPS_MAX_ALTNAMES) */
+    int n_alt_seen;       /* altnames the kernel reported */
+    char altnames[64][128];
 };
 
 /* what to set on a link after a move (mac_len 0 / mtu 0: leave as is) */

@@ -102,9 +102,15 @@ class _Link:
     altnames: list[str] = field(default_factory=list)
 
 
+MAX_ALTNAMES = 64  # NETOPS_MAX_ALTNAMES in native/netops.h
+
+
 def _parse_link(msg: Any) -> _Link:
     props = msg.get_attr("IFLA_PROP_LIST")
     altnames = list(props.get_attrs("IFLA_ALT_IFNAME")) if props is not None else []
+    if len(altnames) > MAX_ALTNAMES:
+        # as netops.c: more than it can hold and restore
+        raise NetlinkError(errno.E2BIG, f"more than {MAX_ALTNAMES} altnames")
     return _Link(index=msg["index"], name=msg.get_attr("IFLA_IFNAME"), mac=msg.get_attr("IFLA_ADDRESS") or "",
                  mtu=msg.get_attr("IFLA_MTU") or 0, up=bool(msg["flags"] & IFF_UP), altnames=altnames)
 

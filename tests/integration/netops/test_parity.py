@@ -206,3 +206,17 @@ def test_both_word_a_kernel_error_identically(netlab) -> None:
         errors.append((info.value.errno, info.value.msg))
     assert errors[0] == errors[1]
     assert " - " in errors[0][1]  # the kernel said why
+
+
+def test_a_link_with_more_altnames_than_can_be_restored_is_refused_untouched(ops, netlab) -> None:
+    a, _ = netlab.add_veth()
+    pod = netlab.add_netns()
+    names = [f"{a}-alt{i}" for i in range(65)]
+    for start in range(0, len(names), 5):  # ip's request buffer takes a few at a time
+        ip("link", "property", "add", "dev", a, *[arg for name in names[start:start + 5] for arg in ("altname", name)])
+    with pytest.raises(NetOpsError) as info:
+        ops.move_to_netns(a, netlab.path(pod), "net1")
+    assert info.value.errno == 7  # E2BIG
+    assert info.value.msg == f"move_to_netns {a}: look up in own netns: Argument list too long - more than 64 altnames"
+    assert a in netlab.host_links() and netlab.links_in(pod) == ["lo"]
+    assert len(ip("link", "show", "dev", a).split("altname")) == 66
