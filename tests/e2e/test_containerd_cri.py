@@ -23,7 +23,7 @@ import pytest
 
 from tests.e2e.support.node import ANNOTATIONS_CAPABILITY, Node
 from tests.e2e.support.prereq import require_containerd, require_e2e_basics
-from tests.e2e.support.sandbox import ifaces_in, ping_from
+from tests.e2e.support.sandbox import ifaces_in, parse_ip_addr, ping_from
 from tests.support.netns import NetLab
 
 NETWORKS = "k8s.v1.cni.cncf.io/networks"
@@ -113,6 +113,13 @@ def test_npwg_pod_gets_cluster_network_and_every_nad(cluster: Cluster) -> None:
             assert len(ifaces[ifname].ipv4) == 1 and ifaces[ifname].ipv4[0].startswith(node.prefix(subnet)), ifaces
         # kubelet's pod IP is the cluster network's (eth0), never a secondary one
         assert sandbox.ip == ifaces["eth0"].ipv4[0].split("/")[0]
+        # what `kubectl exec web -- ip addr` shows in a workload container of the pod
+        app = cluster.cri.start_container(pod_id, "app", PAUSE_REF, ["/bin/sleep", "1000000"])
+        code, output = cluster.cri.exec(app, ["ip", "addr"])
+        inside = parse_ip_addr(output)
+        assert code == 0 and sorted(inside.links) == ["eth0", "lo", "net1", "net2"], output
+        assert {i: inside.ipv4[i] for i in ("eth0", "net1", "net2")} == {
+            i: list(ifaces[i].ipv4) for i in ("eth0", "net1", "net2")}, output
 
         status = node.network_status("e2e", "web")
         assert [(s["name"], s["interface"]) for s in status] == [
@@ -172,12 +179,29 @@ def test_unknown_network_fails_the_sandbox_and_leaves_nothing(cluster: Cluster) 
     message = failure.value.details() or ""
     assert "no-such-net" in message and "e2e/broken" in message, message
     assert_node_clean(cluster)
-    assert not [p for p in cluster.cri.pod_ids()
-                if cluster.cri.runtime is not None and "broken" in _pod_name(cluster, p)]
+    assert "broken" not in [cluster.cri.pod_name(p) for p in cluster.cri.pod_ids()]
 
 
-def _pod_name(cluster: Cluster, pod_id: str) -> str:
-    from cri_api.v1 import api_pb2 as cri
-
-    reply = cluster.cri.runtime.PodSandboxStatus(cri.PodSandboxStatusRequest(pod_sandbox_id=pod_id), timeout=30)
-    return reply.status.metadata.name
+def test_daemon_down_fails_the_sandbox_then_a_retry_works(cluster: Cluster) -> None:
+    """With the daemon stopped the shim answers "try again later" naming the socket, for DEL
+    too (never a fake success): containerd keeps the failed sandbox NOTREADY so its network
+    can still be torn down. Once the daemon is back, kubelet's cleanup (Stop, Remove) and its
+    retry of the same pod work."""
+    node = cluster.node
+    assert node.daemon.terminate() == 0
+    try:
+        with pytest.raises(grpc.RpcError) as failure:
+            with pod(cluster, "early", {NETWORKS: "ptp-net"}):
+                pass
+    finally:
+        node.daemon.start()
+    message = failure.value.details() or ""
+    assert "not reachable" in message and node.daemon.socket in message, message
+    kept = [p for p in cluster.cri.pod_ids() if cluster.cri.pod_name(p) == "early"]
+    assert len(kept) == 1 and not cluster.cri.pod_status(kept[0]).ready
+    cluster.cri.stop_pod(kept[0])
+    cluster.cri.remove_pod(kept[0])
+    assert_node_clean(cluster)
+    with pod(cluster, "early", {NETWORKS: "ptp-net"}) as pod_id:
+        assert set(ifaces_in(cluster.cri.pod_status(pod_id).netns)) == {"lo", "eth0", "net1"}
+    assert_node_clean(cluster)

@@ -19,6 +19,7 @@ import pytest
 
 from tests.e2e.support.node import Node
 from tests.e2e.support.prereq import require_e2e_basics, require_podman
+from tests.e2e.support.sandbox import parse_ip_addr
 from tests.support.netns import NetLab
 
 INSTALLED = "multus-dp-network"
@@ -106,8 +107,6 @@ def test_podman_lists_the_installed_network(pm: PodmanNode) -> None:
 
 
 def test_run_on_installed_conflist_gets_eth0_and_net1(pm: PodmanNode) -> None:
-    from tests.e2e.support.podman import parse_ip_addr
-
     node = pm.node
     gateway = f"{node.prefix(1)}1"
     proc = pm.podman.run("--name", "pm-installed", "--network", INSTALLED, "--cap-add", "NET_RAW",
@@ -124,8 +123,6 @@ def test_run_on_installed_conflist_gets_eth0_and_net1(pm: PodmanNode) -> None:
 
 
 def test_run_on_delegates_conflist_gets_eth0_and_net1(pm: PodmanNode) -> None:
-    from tests.e2e.support.podman import parse_ip_addr
-
     node = pm.node
     proc = pm.podman.run("--name", "pm-delegates", "--network", DELEGATES, rootfs=pm.rootfs,
                          command=["/bin/ip", "addr"])

@@ -24,8 +24,8 @@ import grpc
 from cri_api.v1 import api_pb2 as cri
 from cri_api.v1 import api_pb2_grpc as cri_grpc
 
-CONTAINERD = os.environ.get("MULTUS_DP_E2E_CONTAINERD", "containerd")
-CTR = os.environ.get("MULTUS_DP_E2E_CTR", "ctr")
+from .prereq import CONTAINERD, CTR
+
 CRI_NAMESPACE = "k8s.io"
 START_TIMEOUT = float(os.environ.get("MULTUS_DP_E2E_START_TIMEOUT", "60"))
 CRI_TIMEOUT = float(os.environ.get("MULTUS_DP_E2E_CRI_TIMEOUT", "120"))
@@ -77,6 +77,10 @@ class Sandbox:
     netns: str
     pid: int
 
+    @property
+    def ready(self) -> bool:
+        return self.state == cri.SANDBOX_READY
+
 
 class CRI:
     """The CRI RuntimeService/ImageService over containerd's socket (what kubelet speaks)."""
@@ -86,6 +90,7 @@ class CRI:
         self.runtime = cri_grpc.RuntimeServiceStub(self.channel)
         self.images = cri_grpc.ImageServiceStub(self.channel)
         self.timeout = timeout
+        self._pod_configs: dict[str, cri.PodSandboxConfig] = {}
 
     def close(self) -> None:
         self.channel.close()
@@ -108,7 +113,27 @@ class CRI:
             linux=cri.LinuxPodSandboxConfig(security_context=cri.LinuxSandboxSecurityContext(
                 namespace_options=cri.NamespaceOption(network=cri.POD, pid=cri.POD, ipc=cri.POD))))
         reply = self.runtime.RunPodSandbox(cri.RunPodSandboxRequest(config=config), timeout=self.timeout)
+        self._pod_configs[reply.pod_sandbox_id] = config
         return reply.pod_sandbox_id
+
+    def start_container(self, pod_id: str, name: str, image: str, command: list[str]) -> str:
+        """A workload container in the pod (it shares the pod's network namespace)."""
+        config = cri.ContainerConfig(
+            metadata=cri.ContainerMetadata(name=name, attempt=0), image=cri.ImageSpec(image=image),
+            command=command, log_path=f"{name}.log",
+            linux=cri.LinuxContainerConfig(security_context=cri.LinuxContainerSecurityContext(
+                namespace_options=cri.NamespaceOption(network=cri.POD, pid=cri.CONTAINER, ipc=cri.POD))))
+        created = self.runtime.CreateContainer(cri.CreateContainerRequest(
+            pod_sandbox_id=pod_id, config=config, sandbox_config=self._pod_configs[pod_id]), timeout=self.timeout)
+        self.runtime.StartContainer(cri.StartContainerRequest(container_id=created.container_id),
+                                    timeout=self.timeout)
+        return created.container_id
+
+    def exec(self, container_id: str, argv: list[str], timeout: int = 30) -> tuple[int, str]:
+        """`kubectl exec`: run argv in the container, (exit code, stdout + stderr)."""
+        reply = self.runtime.ExecSync(cri.ExecSyncRequest(container_id=container_id, cmd=argv, timeout=timeout),
+                                      timeout=timeout + 30)
+        return reply.exit_code, (reply.stdout + reply.stderr).decode(errors="replace")
 
     def pod_status(self, pod_id: str) -> Sandbox:
         reply = self.runtime.PodSandboxStatus(cri.PodSandboxStatusRequest(pod_sandbox_id=pod_id, verbose=True),
@@ -128,6 +153,11 @@ class CRI:
 
     def remove_pod(self, pod_id: str) -> None:
         self.runtime.RemovePodSandbox(cri.RemovePodSandboxRequest(pod_sandbox_id=pod_id), timeout=self.timeout)
+        self._pod_configs.pop(pod_id, None)
+
+    def pod_name(self, pod_id: str) -> str:
+        reply = self.runtime.PodSandboxStatus(cri.PodSandboxStatusRequest(pod_sandbox_id=pod_id), timeout=30)
+        return reply.status.metadata.name
 
     def pod_ids(self) -> list[str]:
         return [p.id for p in self.runtime.ListPodSandbox(cri.ListPodSandboxRequest(), timeout=30).items]

@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
-PODMAN = os.environ.get("MULTUS_DP_E2E_PODMAN", "podman")
+from .prereq import PODMAN
+
 RUN_TIMEOUT = float(os.environ.get("MULTUS_DP_E2E_PODMAN_TIMEOUT", "180"))
 ULIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
-
-_LINK = re.compile(r"^\d+:\s+([^:@\s]+)(?:@\S+)?:")
-_INET = re.compile(r"^\s+inet\s+(\S+)\s.*\s(\S+)$")
 
 
 def _toml_list(items: list[str]) -> str:
@@ -81,21 +77,3 @@ runroot = {q(str(root / "run"))}
     def containers(self) -> list[str]:
         proc = self("ps", "-a", "--format", "{{.Names}}")
         return proc.stdout.split() if proc.returncode == 0 else []
-
-
-@dataclass(frozen=True)
-class SeenInside:
-    """`ip addr` as printed inside the container: link names and IPv4 CIDRs per link."""
-    links: list[str]
-    ipv4: dict[str, list[str]]
-
-
-def parse_ip_addr(text: str) -> SeenInside:
-    links: list[str] = []
-    ipv4: dict[str, list[str]] = {}
-    for line in text.splitlines():
-        if match := _LINK.match(line):
-            links.append(match.group(1))
-        elif match := _INET.match(line):
-            ipv4.setdefault(match.group(2), []).append(match.group(1))
-    return SeenInside(links, ipv4)

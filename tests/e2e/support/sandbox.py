@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from dataclasses import dataclass
+
+_LINK = re.compile(r"^\d+:\s+([^:@\s]+)(?:@\S+)?:")
+_INET = re.compile(r"^\s+inet\s+(\S+)\s.*\s(\S+)$")
 
 
 @dataclass(frozen=True)
@@ -33,3 +37,22 @@ def ifaces_in(netns_path: str) -> dict[str, Iface]:
 def ping_from(netns_path: str, ifname: str, address: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["nsenter", f"--net={netns_path}", "ping", "-c", "2", "-W", "3", "-I", ifname, address],
                           capture_output=True, text=True, timeout=60)
+
+
+@dataclass(frozen=True)
+class SeenInside:
+    """`ip addr` as printed inside a container: link names and IPv4 CIDRs per link."""
+    links: list[str]
+    ipv4: dict[str, list[str]]
+
+
+def parse_ip_addr(text: str) -> SeenInside:
+    """Parse busybox's or iproute2's `ip addr` output (the inet line ends with the label)."""
+    links: list[str] = []
+    ipv4: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if match := _LINK.match(line):
+            links.append(match.group(1))
+        elif match := _INET.match(line):
+            ipv4.setdefault(match.group(2), []).append(match.group(1))
+    return SeenInside(links, ipv4)
