@@ -107,3 +107,18 @@ def test_legacy_networks_are_cached(emu, make_sources) -> None:
     obj = sources.network_source.get_network("default", "flannel-conf")
     assert obj["plugin"] == "flannel" and obj["args"].startswith("[")
     assert emu.since(mark) == []
+
+
+def test_a_watch_the_server_ends_is_resumed_from_the_last_resource_version(emu, make_sources) -> None:
+    emu.seed(PODS, pod("web"))
+    changed = pod("web", annotations={"k8s.v1.cni.cncf.io/networks": "net-b"})
+    changed["metadata"]["resourceVersion"] = "42"
+    # the first pod watch delivers one change and ends, as at the server's timeoutSeconds
+    emu.react(lambda k: k["watch", k.resource("", "v1", "pods")][:1] << ({"type": "MODIFIED", "object": changed},))
+    sources = make_sources()
+    watches = lambda: [r for r in emu.requests() if r.path == "/api/v1/pods" and r.watch]  # noqa: E731
+    eventually(lambda: len(watches()) >= 2, what="the watch to be resumed")
+    assert watches()[0].params.get("resourceVersion") == "..."  # the LIST's (kmock answers "...")
+    assert watches()[1].params.get("resourceVersion") == "42"
+    assert len([r for r in emu.requests() if r.path == "/api/v1/pods" and not r.watch]) == 1  # no relist
+    assert sources.metrics.get("relists") == 0
