@@ -54,4 +54,7 @@ def build_runner(conf: MultusConf, services: Services) -> ChainRunner:
                          device_info=services.device_info, cluster_config=selector.cluster_config)
     for check in services.ready_checks:
         runner.add_ready_check(check)
+    for builtin in services.builtins.values():
+        if hasattr(builtin, "observe_phase"):  # built-ins report their own phases (allocation)
+            builtin.observe_phase = services.observe_phase
     return runner

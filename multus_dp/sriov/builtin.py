@@ -39,6 +39,7 @@ class LazySriov:
         self.invoker = invoker
         self._lock = threading.Lock()
         self._delegate: SriovDelegate | None = None
+        self.observe_phase: Any = None
 
     def get(self) -> SriovDelegate:
         with self._lock:
@@ -51,6 +52,7 @@ class LazySriov:
                     vf_ops = SimulatedPf(self.conf.sriovSimulatedPf)
                 self._delegate = SriovDelegate(self.invoker, get_link_ops(), vf_ops, settings_for(self.conf),
                                                pools=pool_members(self.conf))
+            self._delegate.observe_phase = self.observe_phase
             return self._delegate
 
     def add(self, net: NetworkConfig, rt: RuntimeConf, cni_path: Sequence[str],

@@ -105,6 +105,8 @@ class SriovDelegate:
                  pools: Callable[[str], Sequence[str]] | None = None, binder: VfioBinder | None = None) -> None:
         self.settings = settings or SriovSettings()
         self.binder = binder or VfioBinder(self.settings.sysfs_root)
+        # the runner's phase observer (metrics), set by build_runner
+        self.observe_phase: Callable[[str, float, dict[str, str]], None] | None = None
         self.links = link_ops
         self.vfs = vf_ops
         self.ipam = Ipam(invoker)
@@ -150,8 +152,11 @@ class SriovDelegate:
         who = self._who(owner, net.name)
         resource = cfg.resource_name or (extra or {}).get("resourceName")
         nth = int((extra or {}).get("resourceIndex", 0))
+        start = time.monotonic()
         alloc = choose_vf(self.allocator, owner, device_id=cfg.device_id, resource_name=resource, nth=nth,
                           checkpoint_path=self.settings.checkpoint)
+        if self.observe_phase is not None:
+            self.observe_phase("allocation", time.monotonic() - start, {"type": "sriov"})
         undo = _Undo()
         undo.push("release allocation", lambda: self.allocator.release(alloc.bdf, owner.container_id))
         try:
