@@ -47,6 +47,7 @@ class LabConfig:
     out_root: Path = Path("/tmp")                            # MULTUS_DP_LAB_OUT: results dirs go here
     python: Path = REPO / ".venv/bin/python"                 # MULTUS_DP_LAB_PYTHON: the guest's interpreter
     overlay_size: str = "512m"                               # MULTUS_DP_LAB_OVERLAY: guest's writable layer
+    boot_retries: int = 1                                    # MULTUS_DP_LAB_BOOT_RETRIES: guest died before its shell
     extra_qemu: tuple[str, ...] = ()                         # MULTUS_DP_LAB_QEMU_ARGS
     # MULTUS_DP_LAB_PYTEST_ARGS: under TCG importing hypothesis (~13 s) and kmock's aiohttp
     # (~8 s) dominates a guest run, and no guest test uses their plugins
@@ -67,6 +68,7 @@ class LabConfig:
             out_root=Path(get("MULTUS_DP_LAB_OUT", "/tmp")),
             python=Path(get("MULTUS_DP_LAB_PYTHON", str(repo / ".venv/bin/python"))),
             overlay_size=get("MULTUS_DP_LAB_OVERLAY", "512m"),
+            boot_retries=int(get("MULTUS_DP_LAB_BOOT_RETRIES", "1")),
             extra_qemu=tuple(shlex.split(get("MULTUS_DP_LAB_QEMU_ARGS", ""))),
             pytest_args=tuple(shlex.split(get("MULTUS_DP_LAB_PYTEST_ARGS", shlex.join(DEFAULT_GUEST_PYTEST_ARGS)))),
         )
@@ -206,12 +208,26 @@ def fresh_out_dir(cfg: LabConfig, prefix: str = "multus-dp-lab-") -> Path:
 
 def run_guest(cfg: LabConfig, command: str, out_dir: Path, *,
               follow: Mapping[str, LineSink] | None = None,
-              env: Mapping[str, str] | None = None) -> GuestRun:
+              env: Mapping[str, str] | None = None,
+              on_retry: LineSink | None = None) -> GuestRun:
     """Boot the guest, run COMMAND (shell) there, power off; kill everything past the timeout.
 
     `follow` maps file names in out_dir (e.g. "serial.log") to sinks fed with their new lines
-    while the guest runs (progress output).
+    while the guest runs (progress output). A guest that dies before its shell is up (an
+    infrastructure hiccup, not a test result) is booted again, `cfg.boot_retries` times.
     """
+    for attempt in range(cfg.boot_retries + 1):
+        run = _boot_once(cfg, command, out_dir, follow, env)
+        died_booting = run.status is None and not run.timed_out and run.boot_s is None
+        if not died_booting or attempt == cfg.boot_retries:
+            return run
+        if on_retry:
+            on_retry(f"LAB: guest died while booting (qemu exit {run.qemu_status}); booting again")
+    raise AssertionError("unreachable")
+
+
+def _boot_once(cfg: LabConfig, command: str, out_dir: Path, follow: Mapping[str, LineSink] | None,
+               env: Mapping[str, str] | None) -> GuestRun:
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in ("rc", "serial.log", "qemu.stderr"):
         (out_dir / stale).unlink(missing_ok=True)
@@ -331,7 +347,7 @@ def run_guest_pytest(cfg: LabConfig, args: list[str], out_dir: Path, *,
     for stale in ("junit.xml", "pytest.log", "summary.txt"):
         (out_dir / stale).unlink(missing_ok=True)
     follow = {"pytest.log": on_line, "serial.log": _lab_lines(on_line)} if on_line else None
-    guest = run_guest(cfg, pytest_command(cfg, args), out_dir, follow=follow)
+    guest = run_guest(cfg, pytest_command(cfg, args), out_dir, follow=follow, on_retry=on_line)
     run = GuestPytestRun(guest=guest)
     summary = out_dir / "summary.txt"
     run.summary = summary.read_text(errors="replace").strip() if summary.is_file() else ""

@@ -1,10 +1,11 @@
 """DPDK mode's driver side on a real VF: the hardware module's VfioBinder binds it to
 vfio-pci behind the guest's VT-d, the group is usable as a DPDK application opens it, and
-restore gives the VF back to igbvf. Refusals leave the devices as they were."""
+restore gives the VF back to igbvf as it was. Refusals leave the devices as they were."""
 from __future__ import annotations
 
 import os
 import stat
+from dataclasses import replace
 
 import pytest
 from pyroute2 import IPRoute
@@ -14,12 +15,14 @@ from multus_dp.hardware.errors import DeviceError
 from multus_dp.hardware.vfio import VfioBinder
 from tests.lab.support.guest import LabPF, create_vfs, settle, wait_for
 from tests.lab.support.vfio import VFIO_API_VERSION, open_like_dpdk
+from tests.lab.support.vfstate import snapshot
 
 
 def test_vf_on_vfio_pci_opens_like_dpdk_and_goes_back_to_igbvf(lab_pf: LabPF) -> None:
     vf_bdf = create_vfs(lab_pf, 2)[1]
     vf = sysfs.scan("/sys").vf(vf_bdf)
     assert vf is not None and vf.driver == "igbvf"
+    before = snapshot(lab_pf, vf_bdf)
     binder = VfioBinder("/sys")
 
     bound = binder.bind(vf_bdf)
@@ -42,6 +45,12 @@ def test_vf_on_vfio_pci_opens_like_dpdk_and_goes_back_to_igbvf(lab_pf: LabPF) ->
     back = wait_for(lambda: (v := sysfs.scan("/sys").vf(vf_bdf)) and v.netdevs and v, 10,
                     f"VF {vf_bdf} back on igbvf with a netdev")
     assert (back.driver, back.driver_override, len(back.netdevs)) == ("igbvf", None, 1)
+    after = snapshot(lab_pf, vf_bdf)
+    # igbvf's probe registers the VF's MAC with the PF, so the PF's admin MAC for an unset VF
+    # goes from 00:00:00:00:00:00 to the netdev's MAC; putting it back is the SR-IOV delegate's
+    # restore, not the binder's. Everything else must be exactly as before.
+    assert after.admin.mac in (before.admin.mac, before.mac)
+    assert replace(after, admin=replace(after.admin, mac=before.admin.mac)) == before
 
 
 def test_binding_the_pf_or_a_vf_carrying_an_address_is_refused_and_changes_nothing(lab_pf: LabPF) -> None:

@@ -4,7 +4,8 @@
 It finds the results share (`-virtfs local,path=OUT,mount_tag=out`) and the node ids in the
 guest script OUT/cmd.sh, then behaves as FAKE_GUEST says:
   results   JUnit XML: the i-th node id gets FAKE_OUTCOMES[i] (passed|failed|skipped|absent)
-  die       exits 1 without recording a status
+  die       exits 1 without recording a status, after its shell was "up"
+  die-booting  exits 1 before the shell is up (a boot hiccup: the host boots again)
   hang      sleeps until killed
   nojunit   records status 3 but writes no JUnit XML
 Every start is appended to FAKE_BOOTS (the pid), so tests can count boots and check kills.
@@ -50,8 +51,10 @@ def main() -> int:
     with open(os.environ["FAKE_BOOTS"], "a") as boots:
         boots.write(f"{os.getpid()}\n")
     out = out_dir(sys.argv)
-    (out / "serial.log").write_text("LAB: shell ready 1.00s\n")
     mode = os.environ.get("FAKE_GUEST", "results")
+    if mode == "die-booting":
+        return 1
+    (out / "serial.log").write_text("LAB: shell ready 1.00s\n")
     if mode == "die":
         return 1
     if mode == "hang":

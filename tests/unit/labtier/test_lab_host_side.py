@@ -98,6 +98,13 @@ def test_a_guest_that_gives_no_results_fails_every_lab_item(tmp_path: Path, gues
         os.kill(run.boots[0], 0)
 
 
+def test_a_guest_that_dies_while_booting_is_booted_once_more_then_fails_every_item(tmp_path: Path) -> None:
+    run = host_pytest(tmp_path, "die-booting")
+    assert run.cases and all(c.status == "failed" and "died without reporting" in c.text for c in run.cases)
+    assert len(run.boots) == 2
+    assert "booting again" in run.output
+
+
 @pytest.mark.parametrize(("ci", "status"), [(True, "failed"), (False, "skipped")])
 def test_missing_kernel_fails_in_ci_and_skips_elsewhere(tmp_path: Path, ci: bool, status: str) -> None:
     run = host_pytest(tmp_path, "results", ci=ci, with_kernel=False)
