@@ -19,7 +19,7 @@ from multus_dp.cni.versions import LATEST, is_supported, require_supported
 from multus_dp.networks.conf import MultusConf, parse_multus_conf
 
 from .runner import ChainRunner
-from .services import build_runner, default_services
+from .services import build_runner, thin_services
 
 log = logs.get("entry")
 
@@ -33,7 +33,7 @@ class Reply:
 
 
 def build_thin_runner(conf: MultusConf) -> ChainRunner:
-    return build_runner(conf, default_services(conf))
+    return build_runner(conf, thin_services(conf))
 
 
 def _reply_version(stdin: bytes) -> str:

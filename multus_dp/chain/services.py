@@ -35,13 +35,29 @@ class Services:
 
 
 def default_services(conf: MultusConf) -> Services:
-    """Standalone services: no daemon, no Kubernetes."""
+    """Standalone services: no daemon, no Kubernetes (the daemon adds its own on top)."""
+    from multus_dp.hardware.checkpoint import device_ids
     from multus_dp.k8s.standalone import DirectoryNetworkSource
     from multus_dp.sriov.builtin import sriov_builtins
 
     invoker = DelegateInvoker(timeout=conf.delegateTimeout)
     return Services(invoker=invoker, network_source=DirectoryNetworkSource(conf.networksDir),
-                    publisher=FileStatusPublisher(conf.stateDir), builtins=sriov_builtins(conf, invoker))
+                    publisher=FileStatusPublisher(conf.stateDir), builtins=sriov_builtins(conf, invoker),
+                    device_ids=lambda uid, resource: device_ids(uid, resource, conf.kubeletCheckpoint))
+
+
+def thin_services(conf: MultusConf) -> Services:
+    """Thin mode (`multus-dp cni`, one process per call): the standalone services, with the
+    Kubernetes sources doing plain GETs when a kubeconfig or an in-cluster config exists."""
+    from multus_dp.k8s import thin_sources
+
+    services = default_services(conf)
+    kube = thin_sources(conf)
+    if kube:
+        services.pod_source = kube["pod_source"]
+        services.network_source = kube.get("network_source") or services.network_source
+        services.publisher = kube.get("publisher") or services.publisher
+    return services
 
 
 def build_runner(conf: MultusConf, services: Services) -> ChainRunner:
