@@ -93,6 +93,7 @@ class ChainRunner:
             cni_path = self.cni_path(req)
             try:
                 self._run_adds(journal, cni_path)
+                self._default_routes(journal)
             except CNIError as exc:
                 self._rollback(journal, cni_path)
                 raise exc
@@ -102,6 +103,17 @@ class ChainRunner:
             self._publish(journal)
             self._phase("publish", start)
             return self._final_result(journal)
+
+    def _default_routes(self, journal: Journal) -> None:
+        """`default-route` requests: the pod's default route goes through that attachment."""
+        for entry in journal.entries:
+            for gateway in entry.attachment.default_route:
+                from multus_dp.netops.default_route import replace_default_route
+
+                try:
+                    replace_default_route(journal.netns, entry.attachment.ifname, gateway)
+                except CNIError as exc:
+                    raise exc.prefixed(self._where(journal, entry.attachment)) from exc
 
     def _device_info(self, att: Attachment, journal: Journal) -> dict[str, Any] | None:
         if self.device_info is not None:

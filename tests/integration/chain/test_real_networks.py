@@ -175,3 +175,30 @@ def test_sigkill_between_delegates_then_del_cleans_everything(node, netlab, tmp_
     assert node.host_veths_on_bridge() == []
     assert node.hostdev_peer in netlab.host_links()
     assert "10.252.2." not in node.ptp_host_routes()
+
+
+def test_default_route_request_moves_the_pods_default_route(node, netlab) -> None:
+    ns = netlab.add_netns()
+    conf = node.conf(json.dumps([{"name": "ptp-net", "default-route": ["10.252.2.1"]}]))
+    conf["clusterNetwork"] = str(node.tmp / "cluster-gw.conflist")
+    cluster = json.loads((node.tmp / "cluster.conflist").read_text())
+    cluster["plugins"][0]["ipam"]["routes"] = [{"dst": "0.0.0.0/0"}]
+    (node.tmp / "cluster-gw.conflist").write_text(json.dumps(cluster))
+    node.cni("ADD", "dr1", ns, conf)
+    routes = ip("-n", ns, "-4", "route", "show", "default")
+    assert routes.splitlines() and all(line.split()[:5] == ["default", "via", "10.252.2.1", "dev", "net1"]
+                                      for line in routes.splitlines()), routes
+    status = json.loads((node.state / "status" / "default_dr1.json").read_text())["networkStatus"]
+    assert status[1]["default-route"] == ["10.252.2.1"]
+    node.cni("DEL", "dr1", ns, conf)
+    assert set(netlab.links_in(ns)) == {"lo"} and node.leases() == []
+
+
+def test_unreachable_default_route_fails_add_and_rolls_back(node, netlab) -> None:
+    ns = netlab.add_netns()
+    conf = node.conf(json.dumps([{"name": "ptp-net", "default-route": ["192.0.2.1"]}]))
+    proc = subprocess.run([sys.executable, "-m", "multus_dp", "cni"], input=json.dumps(conf).encode(),
+                          env=node.env("ADD", "dr2", ns), capture_output=True)
+    err = json.loads(proc.stdout)
+    assert proc.returncode == 1 and "192.0.2.1" in err["msg"] and "interface net1" in err["msg"]
+    assert set(netlab.links_in(ns)) == {"lo"} and node.leases() == [] and node.journals() == []
