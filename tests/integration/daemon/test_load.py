@@ -78,7 +78,8 @@ def test_sigterm_during_a_burst_loses_nothing(tmp_path: Path) -> None:
     names = [f"burst{i:02d}" for i in range(24)]
     with ThreadPoolExecutor(len(names)) as pool:
         futures = {name: pool.submit(call, shim, "ADD", body, name, plugins) for name in names}
-        while not log.exists() or len(log.read_text().splitlines()) < 4:
+        deadline = time.monotonic() + 60  # bounded: a broken burst must fail, not hang CI
+        while (not log.exists() or len(log.read_text().splitlines()) < 4) and time.monotonic() < deadline:
             time.sleep(0.01)
         assert daemon.terminate(120) == 0, daemon.log_text()
         outcomes = {name: f.result() for name, f in futures.items()}

@@ -7,6 +7,7 @@ import json
 import os
 import stat
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -143,8 +144,10 @@ def test_queue_full_answers_try_again_later(tmp_path: Path, plugins: Path) -> No
         client = DaemonClient(daemon.config.socketPath)
         with ThreadPoolExecutor(2) as pool:
             first = pool.submit(cni, client, "ADD", "c1", plugins, conf(tmp_path))
-            while not log.exists():
-                threading.Event().wait(0.01)
+            deadline = time.monotonic() + 30
+            while not log.exists() and not first.done() and time.monotonic() < deadline:
+                threading.Event().wait(0.01)  # bounded: a failed first ADD must not hang the suite
+            assert log.exists(), f"the first ADD never reached its delegate: {first.result() if first.done() else 'still running'}"
             code, err = cni(client, "ADD", "c2", plugins, conf(tmp_path))
             assert first.result()[0] == 0
         assert code == 1 and err["code"] == 11 and "ns/c2" in err["msg"] and "maxConcurrency" in err["msg"]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,8 @@ def test_status_shows_the_daemon_in_flight_work_and_attachments(tmp_path: Path,
         client = DaemonClient(daemon.config.socketPath)
         slow = threading.Thread(target=add, args=(client, tmp_path, "slowpod"))
         slow.start()
-        while not (tmp_path / "trace.jsonl").exists():
+        deadline = time.monotonic() + 30  # bounded: a failed ADD must not hang the suite
+        while not (tmp_path / "trace.jsonl").exists() and slow.is_alive() and time.monotonic() < deadline:
             threading.Event().wait(0.01)
         busy = client.status()
         assert [(r["command"], r["pod"], r["container"]) for r in busy["inFlight"]] == \
