@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from multus_dp.hardware.inventory import Inventory
+from multus_dp.hardware.sysfs import VF
 from multus_dp.hardware.udev import PyudevEventSource, UdevWatcher
 from multus_dp.hardware.vfio import VfioBinder
 from tests.lab.support.guest import LabPF, wait_for, write_with_deadline
@@ -22,10 +23,12 @@ def test_udev_events_update_the_model_as_vfs_come_rebind_and_go(lab_pf: LabPF) -
     watcher.start()
     try:
         write_with_deadline(lab_pf.device / "sriov_numvfs", "2")
-        vfs = wait_for(lambda: [vf for vf in inventory.model.vfs_of(lab_pf.bdf)
-                                if vf.netdevs and Path("/sys/class/net", vf.netdevs[0]).exists()]
-                       if len(inventory.model.vfs_of(lab_pf.bdf)) == 2 else None,
-                       EVENT_WAIT_S, "2 VFs with their (final) netdev names in the model")
+        def two_vfs_with_final_names() -> list[VF] | None:
+            vfs = inventory.model.vfs_of(lab_pf.bdf)
+            named = [vf for vf in vfs if vf.netdevs and Path("/sys/class/net", vf.netdevs[0]).exists()]
+            return vfs if len(vfs) == 2 and named == vfs else None
+
+        vfs = wait_for(two_vfs_with_final_names, EVENT_WAIT_S, "2 VFs with their (final) netdev names in the model")
         assert [vf.index for vf in vfs] == [0, 1] and all(vf.driver == "igbvf" for vf in vfs)
 
         binder = VfioBinder("/sys")
