@@ -48,7 +48,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
     root = tmp_path_factory.mktemp("cri")
     lab = NetLab()
-    node = Node(root / "node", lab, cni_dir, "10.231")
+    node = Node(root / "node", lab, cni_dir, os.environ.get("MULTUS_DP_E2E_NET_CRI", "10.241"))
     containerd = None
     try:
         conflist = node.prepare("--set", f'capabilities={{"{ANNOTATIONS_CAPABILITY}": true}}')

@@ -9,6 +9,7 @@ answers the shim. Each test runs a busybox container that prints `ip addr` from 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -60,7 +61,7 @@ def pm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodmanNode]:
 
     root = tmp_path_factory.mktemp("podman")
     lab = NetLab()
-    node = Node(root / "node", lab, cni_dir, "10.232")
+    node = Node(root / "node", lab, cni_dir, os.environ.get("MULTUS_DP_E2E_NET_PODMAN", "10.242"))
     podman = None
     try:
         conflist = node.prepare("--set", 'defaultNetworks=["ptp-net"]', "--set", 'multusNamespace="e2e"')

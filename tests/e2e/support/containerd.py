@@ -30,6 +30,9 @@ CRI_NAMESPACE = "k8s.io"
 START_TIMEOUT = float(os.environ.get("MULTUS_DP_E2E_START_TIMEOUT", "60"))
 CRI_TIMEOUT = float(os.environ.get("MULTUS_DP_E2E_CRI_TIMEOUT", "120"))
 
+# containerd 1.6 puts shim sockets here whatever its state dir (named by a hash of our address)
+SHIM_SOCKET_ROOT = Path("/run/containerd")
+
 # Snapshotters that cannot work here (and would only log errors at start).
 _DISABLED = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
              "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]
@@ -60,6 +63,7 @@ disabled_plugins = {q(_DISABLED)}
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
+        Root = {q(str(root / "runc"))}
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = {q(str(cni_bin_dir))}
     conf_dir = {q(str(cni_conf_dir))}
@@ -175,6 +179,7 @@ class Containerd:
                                 sandbox_image=sandbox_image)
         self.proc: subprocess.Popen[bytes] | None = None
         self.cri: CRI | None = None
+        self._made_shim_root = not SHIM_SOCKET_ROOT.exists()
 
     def start(self, timeout: float = START_TIMEOUT) -> CRI:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -236,6 +241,10 @@ class Containerd:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         unmount_under(self.root)
+        if self._made_shim_root:  # only when we made it and it is empty again
+            for directory in (SHIM_SOCKET_ROOT / "s", SHIM_SOCKET_ROOT):
+                with contextlib.suppress(OSError):
+                    directory.rmdir()
 
     def _pod_ids_or_none(self) -> list[str]:
         assert self.cri is not None
