@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
@@ -26,6 +26,9 @@ from tests.e2e.support.prereq import require_containerd, require_e2e_basics
 from tests.e2e.support.sandbox import ifaces_in, parse_ip_addr, ping_from
 from tests.support.netns import NetLab
 
+if TYPE_CHECKING:  # imported lazily below: cri_api may be missing on a laptop (the test skips)
+    from tests.e2e.support.containerd import CRI, Containerd
+
 NETWORKS = "k8s.v1.cni.cncf.io/networks"
 LEGACY = "networks"
 PAUSE_REF = "localhost/multus-dp-e2e-pause:1"
@@ -34,8 +37,8 @@ PAUSE_REF = "localhost/multus-dp-e2e-pause:1"
 @dataclass
 class Cluster:
     node: Node
-    containerd: Any  # support.containerd.Containerd
-    cri: Any  # support.containerd.CRI
+    containerd: Containerd
+    cri: CRI
     conflist: dict[str, Any]
 
 

@@ -14,7 +14,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -22,6 +22,9 @@ from tests.e2e.support.node import Node
 from tests.e2e.support.prereq import require_e2e_basics, require_podman
 from tests.e2e.support.sandbox import parse_ip_addr
 from tests.support.netns import NetLab
+
+if TYPE_CHECKING:
+    from tests.e2e.support.podman import Podman
 
 INSTALLED = "multus-dp-network"
 LIBCNI_CACHE = Path("/var/lib/cni/results")  # podman 4.3 keeps libcni's default cache dir
@@ -31,7 +34,7 @@ DELEGATES = "multus-dp-delegates"
 @dataclass
 class PodmanNode:
     node: Node
-    podman: Any  # support.podman.Podman
+    podman: Podman
     rootfs: Path
     conflist: dict[str, Any]
 
