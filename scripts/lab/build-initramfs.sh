@@ -8,7 +8,9 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 KDIR=$1; KV=$2; OUT=$3
 BB=${BB:-/bin/busybox}
-LAB_MODULES=${LAB_MODULES:-"virtio_pci 9pnet_virtio 9p overlay igb igbvf e1000e vfio-pci vfio_iommu_type1 veth 8021q dummy macvlan ipvlan bridge psample"}
+# netfilter: the bridge/portmap CNI plugins program iptables (nft backend) in pod tests;
+# crc32c_generic is libcrc32c's soft dependency (modules.dep does not list it)
+LAB_MODULES=${LAB_MODULES:-"virtio_pci 9pnet_virtio 9p overlay igb igbvf e1000e vfio-pci vfio_iommu_type1 veth 8021q dummy macvlan ipvlan bridge psample nf_tables nft_compat nft_chain_nat nft_masq xt_MASQUERADE xt_comment xt_multiport xt_addrtype xt_conntrack xt_mark iptable_nat iptable_filter ip6table_filter ip6table_nat br_netfilter crc32c_generic"}
 MD=$KDIR/lib/modules/$KV
 [ -f "$MD/modules.dep" ] || depmod -b "$KDIR" "$KV"
 
