@@ -136,3 +136,33 @@ def test_run_on_delegates_conflist_gets_eth0_and_net1(pm: PodmanNode) -> None:
     assert inside.ipv4["eth0"][0].startswith(node.prefix(1)), proc.stdout
     assert inside.ipv4["net1"][0].startswith(node.prefix(3)), proc.stdout
     assert_nothing_left(pm)
+
+
+def test_detached_container_status_restart_and_rm(pm: PodmanNode) -> None:
+    """A long-running container: `podman exec ip addr` and `multus-dp status` agree; `podman
+    restart` is a DEL then an ADD for the same container; `podman rm -f` leaves nothing."""
+    node, podman = pm.node, pm.podman
+    name = "pm-detached"
+    started = podman.run_detached("--name", name, "--network", INSTALLED, rootfs=pm.rootfs,
+                                  command=["/bin/sleep", "1000000"])
+    try:
+        assert started.returncode == 0, started.stderr
+        for round_ in ("first start", "after restart"):
+            shown = podman("exec", name, "ip", "addr")
+            assert shown.returncode == 0, shown.stderr
+            inside = parse_ip_addr(shown.stdout)
+            assert sorted(inside.links) == ["eth0", "lo", "net1"], (round_, shown.stdout)
+            status = node.network_status("default", name)
+            assert [(s["name"], s["interface"], s["ips"]) for s in status] == [
+                ("cluster", "eth0", [inside.ipv4["eth0"][0].split("/")[0]]),
+                ("e2e/ptp-net", "net1", [inside.ipv4["net1"][0].split("/")[0]])], round_
+            assert len(node.journals()) == 1 and len(node.leases()) == 2, round_
+            if round_ == "first start":
+                restarted = podman("restart", "--time", "0", name)
+                assert restarted.returncode == 0, restarted.stderr
+        assert daemon_commands(node, f"default/{name}") == ["ADD", "DEL", "ADD"]
+    finally:
+        removed = podman("rm", "--force", "--time", "0", name)
+    assert removed.returncode == 0, removed.stderr
+    assert daemon_commands(node, f"default/{name}")[-1] == "DEL"
+    assert_nothing_left(pm)

@@ -68,6 +68,10 @@ runroot = {q(str(root / "run"))}
         the next positional)."""
         return self("run", "--rm", "--runtime", "runc", *ULIMITS, *options, "--rootfs", str(rootfs), *command)
 
+    def run_detached(self, *options: str, rootfs: Path, command: list[str]) -> subprocess.CompletedProcess[str]:
+        """`podman run -d`: the container keeps running (remove it with `rm --force`)."""
+        return self("run", "-d", "--runtime", "runc", *ULIMITS, *options, "--rootfs", str(rootfs), *command)
+
     def networks(self) -> list[str]:
         proc = self("network", "ls", "--format", "{{.Name}}")
         if proc.returncode != 0:
