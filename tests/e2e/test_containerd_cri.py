@@ -14,6 +14,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,7 @@ if TYPE_CHECKING:  # imported lazily below: cri_api may be missing on a laptop (
     from tests.e2e.support.containerd import CRI, Containerd
 
 NETWORKS = "k8s.v1.cni.cncf.io/networks"
+DEFAULT_NETWORK = "v1.multus-cni.io/default-network"
 LEGACY = "networks"
 PAUSE_REF = "localhost/multus-dp-e2e-pause:1"
 
@@ -67,7 +69,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     finally:
         if containerd is not None:
             containerd.stop()
-        node.daemon.__exit__()
+        node.stop_daemon()
         lab.cleanup()
         shutil.rmtree(root, ignore_errors=True)
 
@@ -207,4 +209,62 @@ def test_daemon_down_fails_the_sandbox_then_a_retry_works(cluster: Cluster) -> N
     assert_node_clean(cluster)
     with pod(cluster, "early", {NETWORKS: "ptp-net"}) as pod_id:
         assert set(ifaces_in(cluster.cri.pod_status(pod_id).netns)) == {"lo", "eth0", "net1"}
+    assert_node_clean(cluster)
+
+
+def test_default_network_annotation_changes_eth0_and_the_pod_ip(cluster: Cluster) -> None:
+    """`v1.multus-cni.io/default-network` puts a NAD on eth0 instead of the cluster network;
+    kubelet's pod IP follows it."""
+    node = cluster.node
+    annotations = {DEFAULT_NETWORK: "e2e/ptp-net", NETWORKS: "macvlan-net"}
+    with pod(cluster, "override", annotations) as pod_id:
+        sandbox = cluster.cri.pod_status(pod_id)
+        ifaces = ifaces_in(sandbox.netns)
+        assert set(ifaces) == {"lo", "eth0", "net1"}
+        assert ifaces["eth0"].ipv4[0].startswith(node.prefix(2)) and ifaces["net1"].ipv4[0].startswith(node.prefix(3))
+        assert sandbox.ip == ifaces["eth0"].ipv4[0].split("/")[0]
+        assert [(s["name"], s.get("default", False)) for s in node.network_status("e2e", "override")] == [
+            ("e2e/ptp-net", True), ("e2e/macvlan-net", False)]
+    assert_node_clean(cluster)
+
+
+def test_daemon_restart_with_pods_running_then_teardown(cluster: Cluster) -> None:
+    """A DaemonSet upgrade: the daemon restarts while pods run; the new one tears them down
+    from the journals the old one wrote."""
+    node = cluster.node
+    with pod(cluster, "longlived", {NETWORKS: "ptp-net,macvlan-net"}) as pod_id:
+        before = ifaces_in(cluster.cri.pod_status(pod_id).netns)
+        assert set(before) == {"lo", "eth0", "net1", "net2"}
+        old_pid = node.daemon.proc.pid if node.daemon.proc else 0
+        assert node.daemon.terminate() == 0
+        node.daemon.start()
+        assert node.daemon.proc is not None and node.daemon.proc.pid != old_pid
+        assert node.journals() == [f"{pod_id}.json"] and len(node.leases()) == 3
+        cluster.cri.stop_pod(pod_id)
+        cluster.cri.remove_pod(pod_id)
+    assert_node_clean(cluster)
+
+
+def test_parallel_pods_like_kubelet(cluster: Cluster) -> None:
+    """kubelet starts pods in parallel: every pod gets its own addresses on every network,
+    and parallel teardown leaves nothing."""
+    count = int(os.environ.get("MULTUS_DP_E2E_PARALLEL_PODS", "6"))
+    names = [f"par{i}" for i in range(count)]
+    ids: dict[str, str] = {}
+    try:
+        with ThreadPoolExecutor(max_workers=count) as pool:
+            futures = {name: pool.submit(cluster.cri.run_pod, name, "e2e", str(uuid.uuid4()),
+                                         {NETWORKS: "ptp-net,macvlan-net"}, cluster.node.root / "logs")
+                       for name in names}
+            for name, future in futures.items():
+                ids[name] = future.result()
+        seen = {name: ifaces_in(cluster.cri.pod_status(pod_id).netns) for name, pod_id in ids.items()}
+        for ifname in ("eth0", "net1", "net2"):
+            addresses = [seen[name][ifname].ipv4[0] for name in names]
+            assert len(set(addresses)) == count, (ifname, addresses)
+        assert sorted(cluster.node.journals()) == sorted(f"{pod_id}.json" for pod_id in ids.values())
+    finally:
+        with ThreadPoolExecutor(max_workers=max(1, len(ids))) as pool:
+            list(pool.map(lambda pod_id: (cluster.cri.stop_pod(pod_id), cluster.cri.remove_pod(pod_id)),
+                          ids.values()))
     assert_node_clean(cluster)

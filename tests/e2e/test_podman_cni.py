@@ -79,7 +79,7 @@ def pm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodmanNode]:
     finally:
         if podman is not None:
             podman("rm", "--all", "--force", "--time", "0")
-        node.daemon.__exit__()
+        node.stop_daemon()
         unmount_under(root)
         lab.cleanup()
         shutil.rmtree(root, ignore_errors=True)

@@ -83,7 +83,7 @@ def measure_cri(root: Path, rounds: int, progress: Callable[[str], None]) -> dic
     finally:
         for runtime in runtimes:
             runtime.stop()
-        node.daemon.__exit__()
+        node.stop_daemon()
         lab.cleanup()
 
 
@@ -109,7 +109,7 @@ def measure_podman(root: Path, rounds: int, progress: Callable[[str], None]) -> 
             progress(f"podman round {n + 1}/{rounds}")
         return {label: _ms(s) for label, s in samples.items()}
     finally:
-        node.daemon.__exit__()
+        node.stop_daemon()
         lab.cleanup()
 
 

@@ -94,6 +94,10 @@ class Node:
             raise RuntimeError(f"multus-dp install failed ({proc.returncode}): {proc.stdout}{proc.stderr}")
         return json.loads((self.conf_dir / OUR_CONFLIST).read_text())
 
+    def stop_daemon(self) -> None:
+        """SIGTERM (in-flight work finishes), SIGKILL if it does not exit in time."""
+        self.daemon.__exit__(None, None, None)
+
     def prepare(self, *install_args: str) -> dict[str, Any]:
         self.link_plugins()
         self.write_primary()
