@@ -10,10 +10,13 @@ capability; no API server), PodSandboxStatus, StopPodSandbox, RemovePodSandbox.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
+import subprocess
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import pytest
 
-from tests.e2e.support.node import ANNOTATIONS_CAPABILITY, Node
+from tests.e2e.support.node import ANNOTATIONS_CAPABILITY, OUR_CONFLIST, Node
 from tests.e2e.support.prereq import require_containerd, require_e2e_basics
-from tests.e2e.support.sandbox import ifaces_in, parse_ip_addr, ping_from
+from tests.e2e.support.sandbox import Iface, ifaces_in, parse_ip_addr, ping_from
 from tests.support.netns import NetLab
 
 if TYPE_CHECKING:  # imported lazily below: cri_api may be missing on a laptop (the test skips)
@@ -267,4 +270,64 @@ def test_parallel_pods_like_kubelet(cluster: Cluster) -> None:
         with ThreadPoolExecutor(max_workers=max(1, len(ids))) as pool:
             list(pool.map(lambda pod_id: (cluster.cri.stop_pod(pod_id), cluster.cri.remove_pod(pod_id)),
                           ids.values()))
+    assert_node_clean(cluster)
+
+
+RELOAD_TIMEOUT = float(os.environ.get("MULTUS_DP_E2E_RELOAD_TIMEOUT", "30"))
+
+
+def pod_until(cluster: Cluster, name: str, annotations: dict[str, str], links: set[str]) -> dict[str, Iface]:
+    """containerd reloads its CNI config on a file event, asynchronously: start (and remove)
+    the pod until it has `links`, within MULTUS_DP_E2E_RELOAD_TIMEOUT."""
+    deadline = time.monotonic() + RELOAD_TIMEOUT
+    while True:
+        with pod(cluster, name, annotations) as pod_id:
+            ifaces = ifaces_in(cluster.cri.pod_status(pod_id).netns)
+        if set(ifaces) == links:
+            return ifaces
+        if time.monotonic() > deadline:
+            raise AssertionError(f"pod {name} still has {sorted(ifaces)} after {RELOAD_TIMEOUT}s, wanted {sorted(links)}")
+        time.sleep(0.2)
+
+
+def wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + RELOAD_TIMEOUT
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {RELOAD_TIMEOUT}s")
+        time.sleep(0.1)
+
+
+def test_install_watch_gates_the_runtime_on_the_readiness_file(cluster: Cluster) -> None:
+    """`multus-dp install --watch --readiness-indicator-file F` as in the DaemonSet: while F is
+    missing our conflist is withdrawn and containerd uses the primary alone (pods get only
+    eth0, multus-dp sees nothing); once F exists our conflist is back and pods get their NADs;
+    removing F withdraws it again. (Last in the module: it restores the module's conflist.)"""
+    node = cluster.node
+    ours, indicator = node.conf_dir / OUR_CONFLIST, node.root / "multus-dp-ready"
+    watch_log = node.root / "install-watch.log"
+    with watch_log.open("ab") as log:
+        watcher = subprocess.Popen([*node.install_argv(*node.install_args), "--watch", "--poll-interval", "0.1",
+                                    "--readiness-indicator-file", str(indicator)], stdout=log, stderr=log)
+    try:
+        wait_for(lambda: not ours.exists(), "our conflist withdrawn while the indicator file is missing")
+        gated = pod_until(cluster, "gated", {NETWORKS: "ptp-net"}, {"lo", "eth0"})
+        assert gated["eth0"].ipv4[0].startswith(node.prefix(1))
+        assert node.status_files() == [], "multus-dp handled a pod while not ready"
+
+        indicator.touch()
+        wait_for(ours.exists, "our conflist written once the indicator file exists")
+        plugin = json.loads(ours.read_text())["plugins"][0]
+        assert plugin["readinessindicatorfile"] == str(indicator) and plugin["type"] == "multus-dp"
+        pod_until(cluster, "ready", {NETWORKS: "ptp-net"}, {"lo", "eth0", "net1"})
+
+        indicator.unlink()
+        wait_for(lambda: not ours.exists(), "our conflist withdrawn when the indicator file goes")
+        assert watcher.poll() is None, watch_log.read_text()
+    finally:
+        watcher.terminate()
+        watcher.wait(30)
+        indicator.unlink(missing_ok=True)
+        node.install(*node.install_args)
+    pod_until(cluster, "restored", {NETWORKS: "ptp-net"}, {"lo", "eth0", "net1"})
     assert_node_clean(cluster)

@@ -44,6 +44,7 @@ class Node:
         self.uplink, uplink_peer = lab.add_veth()
         ip("link", "set", uplink_peer, "up")  # macvlan children have no carrier while the veth is half down
         self.daemon = DaemonProcess(root / "d", stateDir=str(self.state))
+        self.install_args: tuple[str, ...] = ()
         for directory in (self.bin_dir, self.conf_dir, self.networks):
             directory.mkdir(parents=True, exist_ok=True)
 
@@ -83,13 +84,16 @@ class Node:
         ]
         (self.networks / "e2e.json").write_text(json.dumps({"kind": "List", "items": objects}, indent=2))
 
-    def install(self, *extra: str) -> dict[str, Any]:
-        """`multus-dp install` into our dirs; returns the conflist it generated."""
-        argv = [sys.executable, "-m", "multus_dp", "install", "--bin-dir", str(self.bin_dir),
+    def install_argv(self, *extra: str) -> list[str]:
+        """`multus-dp install` into our dirs, pointed at our daemon, state and networks."""
+        return [sys.executable, "-m", "multus_dp", "install", "--bin-dir", str(self.bin_dir),
                 "--conf-dir", str(self.conf_dir), "--socket", self.daemon.socket,
                 "--set", f"stateDir={json.dumps(str(self.state))}",
-                "--set", f"networksDir={json.dumps(str(self.networks))}", *extra, "--json"]
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+                "--set", f"networksDir={json.dumps(str(self.networks))}", *extra]
+
+    def install(self, *extra: str) -> dict[str, Any]:
+        """Run `multus-dp install` once; returns the conflist it generated."""
+        proc = subprocess.run([*self.install_argv(*extra), "--json"], capture_output=True, text=True, timeout=120)
         if proc.returncode != 0:
             raise RuntimeError(f"multus-dp install failed ({proc.returncode}): {proc.stdout}{proc.stderr}")
         return json.loads((self.conf_dir / OUR_CONFLIST).read_text())
@@ -99,6 +103,7 @@ class Node:
         self.daemon.__exit__(None, None, None)
 
     def prepare(self, *install_args: str) -> dict[str, Any]:
+        self.install_args = install_args  # to regenerate the same conflist later
         self.link_plugins()
         self.write_primary()
         self.write_networks()
