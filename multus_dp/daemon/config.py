@@ -11,6 +11,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from multus_dp.k8s.settings import KubeApiKeys
+
 DEFAULT_SOCKET = "/run/multus-dp/daemon.sock"
 DEFAULT_METRICS_ADDRESS = "127.0.0.1:9192"
 
@@ -19,9 +21,10 @@ class ConfigError(Exception):
     """The daemon configuration cannot be used; the message says which key and why."""
 
 
-class DaemonConfig(BaseModel):
-    # extra keys are allowed only if they are Kubernetes settings (kube*, multusNamespace; see
-    # multus_dp.k8s.settings): a typo in any other key is an error, not a silent default
+class DaemonConfig(KubeApiKeys):
+    # the kube* API keys are declared in multus_dp.k8s.settings.KubeApiKeys; other extra keys are
+    # allowed only if they are Kubernetes settings (multusNamespace): a typo in any other key is
+    # an error, not a silent default
     model_config = ConfigDict(extra="allow")
 
     socketPath: str = DEFAULT_SOCKET

@@ -18,12 +18,10 @@ SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 NODE_NAME_ENV = ("MULTUS_DP_NODE_NAME", "NODE_NAME")
 
 
-class KubeSettings(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class KubeApiKeys(BaseModel):
+    """The Kubernetes API keys shared by the plugin config (MultusConf), the daemon config and
+    KubeSettings: declared once here."""
 
-    kubeconfig: str | None = None
-    nodeName: str | None = None
-    multusNamespace: str = "kube-system"
     # seconds; connect/request apply to every API call, total bounds one lookup incl. retries
     kubeConnectTimeout: float = Field(default=5.0, gt=0)
     kubeRequestTimeout: float = Field(default=10.0, gt=0)
@@ -38,6 +36,14 @@ class KubeSettings(BaseModel):
     # in-cluster credentials (re-read whenever the files change)
     kubeTokenFile: str = f"{SA_DIR}/token"
     kubeCAFile: str = f"{SA_DIR}/ca.crt"
+
+
+class KubeSettings(KubeApiKeys):
+    model_config = ConfigDict(extra="ignore")
+
+    kubeconfig: str | None = None
+    nodeName: str | None = None
+    multusNamespace: str = "kube-system"
 
     @classmethod
     def from_conf(cls, conf: Any) -> "KubeSettings":

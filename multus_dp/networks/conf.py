@@ -12,9 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from multus_dp.cni.config import load_json
 from multus_dp.cni.errors import CNIError, Code
 from multus_dp.cni.versions import LATEST, parse
+from multus_dp.k8s.settings import KubeApiKeys
 
 
-class MultusConf(BaseModel):
+class MultusConf(KubeApiKeys):  # Kubernetes API keys: k8s/settings.py
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
     cniVersion: str = LATEST
@@ -50,16 +51,6 @@ class MultusConf(BaseModel):
     socketPath: str = "/run/multus-dp/daemon.sock"
     nodeName: str | None = None
     deviceInfoDir: str = "/var/run/k8s.cni.cncf.io/devinfo"
-    # Kubernetes API access (k8s/settings.py; seconds)
-    kubeConnectTimeout: float = Field(default=5.0, gt=0)
-    kubeRequestTimeout: float = Field(default=10.0, gt=0)
-    kubeTotalTimeout: float = Field(default=20.0, gt=0)
-    kubeGetRetries: int = Field(default=4, ge=0)
-    kubeGetRetryDelay: float = Field(default=0.2, ge=0)
-    kubeBackoffMax: float = Field(default=30.0, gt=0)
-    kubeWatchTimeout: int = Field(default=300, gt=0)
-    kubeTokenFile: str = "/var/run/secrets/kubernetes.io/serviceaccount/token"
-    kubeCAFile: str = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
     # the built-in SR-IOV delegate
     sriovExternal: bool = False
     sysfsRoot: str = "/sys"

@@ -20,8 +20,15 @@ def test_kubernetes_settings_are_accepted(tmp_path: Path) -> None:
     path = tmp_path / "daemon.yaml"
     path.write_text("kubeconfig: /etc/kubeconfig\nkubeRequestTimeout: 3\nmultusNamespace: net\n")
     config = load_config(str(path))
-    assert config.kubeconfig == "/etc/kubeconfig" and config.model_extra == {"kubeRequestTimeout": 3,
-                                                                             "multusNamespace": "net"}
+    assert config.kubeconfig == "/etc/kubeconfig" and config.kubeRequestTimeout == 3
+    assert config.model_extra == {"multusNamespace": "net"}
+
+
+def test_invalid_kubernetes_setting_is_refused_at_load(tmp_path: Path) -> None:
+    path = tmp_path / "daemon.yaml"
+    path.write_text("kubeRequestTimeout: -1\n")
+    with pytest.raises(ConfigError, match="kubeRequestTimeout"):
+        load_config(str(path))
 
 
 def test_json_file(tmp_path: Path) -> None:
