@@ -28,6 +28,8 @@ import pytest
 from tests.e2e.support.node import ANNOTATIONS_CAPABILITY, OUR_CONFLIST, Node
 from tests.e2e.support.prereq import require_containerd, require_e2e_basics
 from tests.e2e.support.sandbox import Iface, ifaces_in, parse_ip_addr, ping_from
+from tests.e2e.support.simnic import SimulatedNic
+from tests.support.world import nad
 from tests.support.netns import NetLab
 
 if TYPE_CHECKING:  # imported lazily below: cri_api may be missing on a laptop (the test skips)
@@ -42,9 +44,27 @@ PAUSE_REF = "localhost/multus-dp-e2e-pause:1"
 @dataclass
 class Cluster:
     node: Node
+    nic: SimulatedNic
     containerd: Containerd
     cri: CRI
     conflist: dict[str, Any]
+
+
+OUTSIDE_MAC = "02:e2:e0:00:00:01"
+
+
+def write_sriov_nads(node: Node) -> None:
+    """sriov-cni NADs for a vFW pod: two kernel-mode VFs (subnets .6, .7) and a DPDK one."""
+    def sriov(name: str, **config: Any) -> dict[str, Any]:
+        return nad(name, {"cniVersion": "1.0.0", "type": "sriov", **config}, namespace="e2e")
+
+    ipam = {"type": "host-local", "dataDir": str(node.ipam)}
+    objects = [sriov("vf-outside", vlan=100, vlanQoS=2, mac=OUTSIDE_MAC, spoofchk="on", trust="off",
+                     max_tx_rate=1000, mtu=1400, ipam={**ipam, "subnet": node.subnet(6)}),
+               sriov("vf-inside", vlan=200, trust="on", ipam={**ipam, "subnet": node.subnet(7)}),
+               sriov("vf-dpdk", vlan=300)]
+    node.networks.mkdir(parents=True, exist_ok=True)
+    (node.networks / "sriov.json").write_text(json.dumps({"kind": "List", "items": objects}, indent=2))
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +79,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     node = Node(root / "node", lab, cni_dir, os.environ.get("MULTUS_DP_E2E_NET_CRI", "10.241"))
     containerd = None
     try:
-        conflist = node.prepare("--set", f'capabilities={{"{ANNOTATIONS_CAPABILITY}": true}}')
+        nic = SimulatedNic(root / "nic", lab)
+        write_sriov_nads(node)
+        conflist = node.prepare("--set", f'capabilities={{"{ANNOTATIONS_CAPABILITY}": true}}', *nic.install_args())
         node.daemon.start()
         archive = docker_archive(busybox_rootfs(root / "rootfs"), root / "pause.tar", PAUSE_REF)
         containerd = Containerd(root / "c", cni_bin_dir=node.bin_dir, cni_conf_dir=node.conf_dir,
@@ -68,7 +90,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         containerd.import_image(archive)
         assert cri.image_present(PAUSE_REF), containerd.log_tail()
         assert cri.network_ready(), f"CNI config not loaded: {containerd.log_tail()}"
-        yield Cluster(node, containerd, cri, conflist)
+        yield Cluster(node, nic, containerd, cri, conflist)
     finally:
         if containerd is not None:
             containerd.stop()
@@ -95,7 +117,11 @@ def assert_node_clean(cluster: Cluster) -> None:
     assert node.journals() == [], "multus-dp journals left"
     assert node.status_files() == [], "network-status files left"
     assert node.host_links_on(node.bridge) == [] and node.host_links_on(node.legacy_bridge) == [], "pod veths left"
-    assert node.host_routes_in(range(1, 6)) == [], "ptp host routes left"
+    assert node.host_routes_in(range(1, 8)) == [], "ptp host routes left"
+    assert not list((node.state / "vf").glob("*.json")), "VF allocation records left"
+    assert not [p for p in cluster.nic.device_info.rglob("*") if p.is_file()], "device-info files left"
+    for vf in cluster.nic.vf_netdevs:
+        assert cluster.nic.host_link(vf) is not None, f"VF netdev {vf} not back on the host"
     assert node.host_addresses_in(2, 5) == [], "ptp host addresses left"
 
 
@@ -107,6 +133,41 @@ def test_conflist_installed_for_containerd(cluster: Cluster) -> None:
     assert plugin["socketPath"] == cluster.node.daemon.socket
     assert os.access(cluster.node.bin_dir / "multus-dp", os.X_OK)
     assert sorted(p.name for p in cluster.node.conf_dir.iterdir())[0] == "00-multus-dp.conflist"
+
+
+def test_vfw_pod_gets_kernel_and_dpdk_mode_vfs_and_every_vf_is_restored(cluster: Cluster) -> None:
+    """The vFW pod of the design through CRI: management eth0, two kernel-mode VFs named by
+    the annotation, one DPDK-mode VF (device-info, no netdev); each VF configured through its
+    PF and, after the pod, exactly as before."""
+    node, nic = cluster.node, cluster.nic
+    table_before = nic.vf_table()
+    links_before = {vf: nic.host_link(vf) for vf in nic.vf_netdevs}
+    selection = json.dumps([{"name": "vf-outside", "deviceID": nic.bdfs[0], "interface": "outside"},
+                            {"name": "vf-inside", "deviceID": nic.bdfs[1], "interface": "inside"},
+                            {"name": "vf-dpdk", "deviceID": nic.bdfs[2]}])
+    with pod(cluster, "vfw", {NETWORKS: selection}) as pod_id:
+        sandbox = cluster.cri.pod_status(pod_id)
+        ifaces = ifaces_in(sandbox.netns)
+        assert set(ifaces) == {"lo", "eth0", "outside", "inside"}
+        outside, inside = ifaces["outside"], ifaces["inside"]
+        assert (outside.mac, outside.mtu, outside.up) == (OUTSIDE_MAC, 1400, True)
+        assert outside.ipv4[0].startswith(node.prefix(6)) and inside.ipv4[0].startswith(node.prefix(7))
+        assert sandbox.ip == ifaces["eth0"].ipv4[0].split("/")[0]
+        assert [nic.host_link(vf) for vf in nic.vf_netdevs] == [None, None], "VF netdevs still on the host"
+        vf0, vf1, vf2 = nic.vf_table()
+        assert (vf0.mac, vf0.vlan, vf0.qos, vf0.spoofchk, vf0.trust, vf0.max_tx_rate) == (
+            OUTSIDE_MAC, 100, 2, True, False, 1000)
+        assert (vf1.vlan, vf1.trust, vf2.vlan) == (200, True, 300)
+        status = node.network_status("e2e", "vfw")
+        assert [(s["name"], s.get("interface")) for s in status][:3] == [
+            ("cluster", "eth0"), ("e2e/vf-outside", "outside"), ("e2e/vf-inside", "inside")]
+        dpdk = status[3]
+        assert dpdk["name"] == "e2e/vf-dpdk" and dpdk["device-info"]["type"] == "pci", dpdk
+        assert dpdk["device-info"]["pci"]["pci-address"] == nic.bdfs[2], dpdk
+        assert sorted(p.stem for p in (node.state / "vf").glob("*.json")) == sorted(nic.bdfs)
+    assert nic.vf_table() == table_before, "a VF kept pod settings"
+    assert {vf: nic.host_link(vf) for vf in nic.vf_netdevs} == links_before, "VF netdev name/MAC/MTU changed"
+    assert_node_clean(cluster)
 
 
 def test_npwg_pod_gets_cluster_network_and_every_nad(cluster: Cluster) -> None:

@@ -15,6 +15,8 @@ class Iface:
     name: str
     ipv4: tuple[str, ...]  # CIDRs
     up: bool
+    mac: str = ""
+    mtu: int = 0
 
 
 def ifaces_in(netns_path: str) -> dict[str, Iface]:
@@ -30,7 +32,7 @@ def ifaces_in(netns_path: str) -> dict[str, Iface]:
     for link in json.loads(links.stdout):
         name = link["ifname"]
         cidrs = tuple(f"{a['local']}/{a['prefixlen']}" for a in addrs.get(name, {}).get("addr_info", []))
-        out[name] = Iface(name, cidrs, "UP" in link.get("flags", []))
+        out[name] = Iface(name, cidrs, "UP" in link.get("flags", []), link.get("address", ""), link.get("mtu", 0))
     return out
 
 
