@@ -14,9 +14,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace | None) -> int:
+    stdin = sys.stdin.buffer.read()
+    if os.environ.get("CNI_COMMAND") == "VERSION":
+        # runtimes call VERSION to validate configs: answer before importing pydantic & co.
+        sys.stdout.write(_version_reply(stdin) + "\n")
+        return 0
     from multus_dp.chain.entry import handle
 
-    stdin = sys.stdin.buffer.read()
     logs.setup(level=os.environ.get("MULTUS_DP_LOG_LEVEL", "warning"),
                log_file=os.environ.get("MULTUS_DP_LOG_FILE") or _conf_log_file(stdin))
     reply = handle(dict(os.environ), stdin)
@@ -24,6 +28,19 @@ def run(args: argparse.Namespace | None) -> int:
         sys.stdout.write(reply.stdout + "\n")
         sys.stdout.flush()
     return reply.exit_code
+
+
+def _version_reply(stdin: bytes) -> str:
+    import json
+
+    from multus_dp.cni.versions import LATEST, SUPPORTED_VERSIONS, is_supported
+
+    try:
+        asked = json.loads(stdin).get("cniVersion") if stdin.strip() else None
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        asked = None
+    version = asked if isinstance(asked, str) and is_supported(asked) else LATEST
+    return json.dumps({"cniVersion": version, "supportedVersions": list(SUPPORTED_VERSIONS)})
 
 
 def _conf_log_file(stdin: bytes) -> str | None:

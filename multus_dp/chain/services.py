@@ -49,9 +49,13 @@ def default_services(conf: MultusConf) -> Services:
 def thin_services(conf: MultusConf) -> Services:
     """Thin mode (`multus-dp cni`, one process per call): the standalone services, with the
     Kubernetes sources doing plain GETs when a kubeconfig or an in-cluster config exists."""
+    import os
+
+    from multus_dp.cni.invoke import VersionCache
     from multus_dp.k8s import thin_sources
 
     services = default_services(conf)
+    services.invoker.versions = VersionCache(os.path.join(conf.stateDir, "plugin-versions.json"))
     kube = thin_sources(conf)
     if kube:
         services.pod_source = kube["pod_source"]

@@ -3,6 +3,7 @@ and run a whole network configuration list with libcni's semantics.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -55,11 +56,22 @@ class RuntimeConf:
 
 
 class VersionCache:
-    """VERSION answers per plugin binary, keyed by path + mtime so an upgrade is noticed."""
+    """VERSION answers per plugin binary, keyed by path + mtime so an upgrade is noticed.
 
-    def __init__(self) -> None:
+    With `file`, answers are also kept on disk: thin mode (one process per CNI call) then
+    probes each plugin once, not on every call."""
+
+    def __init__(self, file: str | None = None) -> None:
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, int], tuple[str, ...]] = {}
+        self.file = file
+        if file:
+            try:
+                with open(file, encoding="utf-8") as fh:
+                    for path, mtime, versions in json.load(fh):
+                        self._cache[(path, int(mtime))] = tuple(versions)
+            except (OSError, ValueError, TypeError):
+                pass  # no cache yet, or a broken one: probe again
 
     def get(self, path: str) -> tuple[str, ...] | None:
         key = (path, _mtime(path))
@@ -70,6 +82,20 @@ class VersionCache:
         key = (path, _mtime(path))
         with self._lock:
             self._cache[key] = tuple(versions)
+            if self.file:
+                self._save()
+
+    def _save(self) -> None:
+        assert self.file is not None
+        tmp = f"{self.file}.{os.getpid()}.tmp"
+        try:
+            os.makedirs(os.path.dirname(self.file) or ".", exist_ok=True)
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump([[p, m, list(v)] for (p, m), v in self._cache.items()], fh)
+            os.replace(tmp, self.file)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
 
 def _mtime(path: str) -> int:

@@ -122,3 +122,17 @@ def test_gc_and_status_only_to_11_delegates(fake_plugins) -> None:
     assert old.commands() == [] and new.commands() == ["GC", "STATUS"]
     gc_conf = json.loads(new.calls()[1]["stdin"])
     assert gc_conf["cni.dev/valid-attachments"] == [{"containerID": "c", "ifname": "eth0"}]
+
+
+def test_version_cache_on_disk_survives_the_process(fake_plugins, tmp_path: Path) -> None:
+    """Thin mode runs one process per call: the VERSION answer is kept in a file."""
+    from multus_dp.cni.invoke import VersionCache
+
+    plugin = fake_plugins.make("p1")
+    cache_file = str(tmp_path / "versions.json")
+    DelegateInvoker(version_cache=VersionCache(cache_file)).add_list(net("p1"), RT, [str(fake_plugins.dir)])
+    DelegateInvoker(version_cache=VersionCache(cache_file)).add_list(net("p1"), RT, [str(fake_plugins.dir)])
+    assert [c["command"] for c in plugin.calls()] == ["VERSION", "ADD", "ADD"]
+    (tmp_path / "versions.json").write_text("{broken")
+    DelegateInvoker(version_cache=VersionCache(cache_file)).add_list(net("p1"), RT, [str(fake_plugins.dir)])
+    assert [c["command"] for c in plugin.calls()][-2:] == ["VERSION", "ADD"]
