@@ -336,6 +336,28 @@ static const char *header_value(const char *headers, const char *name) {
     return NULL;
 }
 
+/* `<dir of this executable>/multus-dp.socket`, written by `multus-dp install --socket`: the
+   socket when neither the env nor the config names one (libcni's VERSION check sends only
+   {"cniVersion"}). 0 when found. */
+static int socket_file(char *out, size_t outlen) {
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return -1;
+    exe[n] = '\0';
+    char path[4096 + 16];
+    snprintf(path, sizeof path, "%s.socket", exe);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    int ok = fgets(out, (int)outlen, f) != NULL;
+    fclose(f);
+    if (!ok)
+        return -1;
+    out[strcspn(out, "\r\n")] = '\0';
+    return out[0] ? 0 : -1;
+}
+
 int main(void) {
     struct buf body = {0}, req = {0}, reply = {0};
     const char *command = getenv("CNI_COMMAND");
@@ -356,7 +378,8 @@ int main(void) {
             return cni_error(CODE_INVALID_ENV, NULL, "MULTUS_DP_SOCKET is too long for a unix socket path: %s",
                              env_socket);
         strcpy(socket_path, env_socket);
-    } else if (string_value(body.data, body.len, "socketPath", socket_path, sizeof socket_path) != 0) {
+    } else if (string_value(body.data, body.len, "socketPath", socket_path, sizeof socket_path) != 0 &&
+               socket_file(socket_path, sizeof socket_path) != 0) {
         strcpy(socket_path, DEFAULT_SOCKET);
     }
     double timeout = DEFAULT_TIMEOUT_S;

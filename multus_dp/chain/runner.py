@@ -62,6 +62,10 @@ class ChainRunner:
 
     def _rt(self, journal: Journal, att: Attachment, netns: str | None = None) -> RuntimeConf:
         args = list(parse_cni_args(journal.cni_args).items())
+        if not att.is_default:
+            # the runtime's own requests (podman's IP=, MAC=) are for the cluster network; the
+            # others get only the pod's identity, as Multus passes them
+            args = [(k, v) for k, v in args if k == "IgnoreUnknown" or k.startswith("K8S_")]
         if args and not any(k == "IgnoreUnknown" for k, _ in args):
             # kubelet always sends it; without it Go plugins reject K8S_POD_* args
             args.insert(0, ("IgnoreUnknown", "1"))

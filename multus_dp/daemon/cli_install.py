@@ -12,7 +12,7 @@ from typing import Any
 from multus_dp import logs
 
 from .confgen import ConfGenError
-from .install import ConfInstaller, InstallError, Reconciled, cleanup, install_shim
+from .install import ConfInstaller, InstallError, Reconciled, cleanup, install_shim, install_socket_file
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         installer = ConfInstaller(conf_dir, args.readiness_indicator_file, _plugin_keys(args))
         shim_written = install_shim(bin_dir)
+        install_socket_file(bin_dir, args.socket)
         outcome = installer.reconcile()
     except (InstallError, ConfGenError, OSError) as exc:
         print(f"multus-dp install: {exc}", file=sys.stderr)

@@ -144,10 +144,34 @@ class ConfInstaller:
                     on_change(outcome)
             stop.wait(interval)
 
+SOCKET_FILE_SUFFIX = ".socket"
+
+
+def install_socket_file(bin_dir: Path, socket_path: str | None) -> bool:
+    """`<bin_dir>/multus-dp.socket` names the daemon's socket for the shim when it is not the
+    default: libcni checks a conflist by exec'ing VERSION with only {"cniVersion"} on stdin,
+    so the conflist's socketPath alone does not reach the shim then. True if changed."""
+    path = bin_dir / (SHIM_NAME + SOCKET_FILE_SUFFIX)
+    if not socket_path:
+        return confgen.remove(path)
+    data = (socket_path + "\n").encode()
+    try:
+        if path.read_bytes() == data:
+            return False
+    except OSError:
+        pass
+    fd, tmp = tempfile.mkstemp(dir=bin_dir, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+    return True
+
+
 def cleanup(bin_dir: Path, conf_dir: Path) -> list[Path]:
-    """Remove what install wrote: our conflist and the shim."""
+    """Remove what install wrote: our conflist, the shim and its socket file."""
     removed = []
-    for path in (conf_dir / confgen.OUR_CONF_NAME, bin_dir / SHIM_NAME):
+    for path in (conf_dir / confgen.OUR_CONF_NAME, bin_dir / SHIM_NAME, bin_dir / (SHIM_NAME + SOCKET_FILE_SUFFIX)):
         if confgen.remove(path):
             removed.append(path)
     return removed

@@ -14,7 +14,7 @@ class PodRef:
     uid: str = ""
 
     def label(self) -> str:
-        return f"{self.namespace}/{self.name}" if self.name else "(unknown pod)"
+        return f"{self.namespace or 'default'}/{self.name}" if self.name else "(unknown pod)"
 
 
 @dataclass

@@ -82,10 +82,9 @@ def pm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodmanNode]:
         (node.conf_dir / "60-multus-dp-broken.conflist").write_text(json.dumps(broken_conflist(node)))
         node.daemon.start()
         rootfs = busybox_rootfs(root / "rootfs")
-        # libcni validates a conflist by exec'ing VERSION with only {"cniVersion"} on stdin, so
-        # the shim cannot read socketPath then: a non-default socket must come from the env
-        podman = Podman(root / "p", cni_bin_dir=node.bin_dir, cni_conf_dir=node.conf_dir,
-                        extra_env={"MULTUS_DP_SOCKET": node.daemon.socket})
+        # libcni validates a conflist by exec'ing VERSION with only {"cniVersion"} on stdin: the
+        # shim finds the non-default socket through the file `install --socket` wrote beside it
+        podman = Podman(root / "p", cni_bin_dir=node.bin_dir, cni_conf_dir=node.conf_dir)
         yield PodmanNode(node, podman, rootfs, conflist)
     finally:
         if podman is not None:
@@ -180,10 +179,6 @@ def test_detached_container_status_restart_and_rm(pm: PodmanNode) -> None:
     assert_nothing_left(pm)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "chain/runner.py forwards the runtime's whole CNI_ARGS (podman --ip gives IP=...) to every "
-    "delegate, so the secondary network's host-local is asked for an address outside its range; "
-    "Multus sends delegates only IgnoreUnknown + K8S_*. Remove this mark once fixed."))
 def test_podman_ip_request_does_not_break_secondary_networks(pm: PodmanNode) -> None:
     node = pm.node
     wanted = f"{node.prefix(1)}50"
@@ -193,6 +188,7 @@ def test_podman_ip_request_does_not_break_secondary_networks(pm: PodmanNode) -> 
     inside = parse_ip_addr(proc.stdout)
     assert sorted(inside.links) == ["eth0", "lo", "net1"], proc.stdout
     assert inside.ipv4["net1"][0].startswith(node.prefix(2)), proc.stdout
+    assert inside.ipv4["eth0"][0].split("/")[0] == wanted, "podman's --ip is for the cluster network"
 
 
 def test_failing_secondary_network_rolls_back_and_podman_reports_it(pm: PodmanNode) -> None:

@@ -165,3 +165,23 @@ def test_bad_timeout_env_is_invalid_env(shim: str) -> None:
     proc = run_shim(shim, "DEL", {"cniVersion": "1.0.0"}, extra_env={"MULTUS_DP_TIMEOUT": "soon"})
     err = json.loads(proc.stdout)
     assert proc.returncode == 1 and err["code"] == 4 and "MULTUS_DP_TIMEOUT" in err["msg"]
+
+
+def test_installed_shim_finds_a_non_default_socket_from_install(daemon: Daemon, tmp_path: Path) -> None:
+    """libcni (podman) checks a conflist with VERSION and only {"cniVersion"} on stdin: the
+    shim installed with `--socket` still reaches that daemon, through its socket file."""
+    import subprocess
+    import sys
+
+    bin_dir, conf_dir = tmp_path / "bin", tmp_path / "net.d"
+    conf_dir.mkdir()
+    (conf_dir / "10-primary.conf").write_text(json.dumps({"cniVersion": "1.0.0", "name": "p", "type": "bridge"}))
+    done = subprocess.run([sys.executable, "-m", "multus_dp", "install", "--bin-dir", str(bin_dir), "--conf-dir",
+                           str(conf_dir), "--socket", daemon.config.socketPath], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (bin_dir / "multus-dp.socket").read_text().strip() == daemon.config.socketPath
+    proc = run_shim(str(bin_dir / "multus-dp"), "VERSION", {"cniVersion": "1.0.0"})
+    assert proc.returncode == 0 and json.loads(proc.stdout)["cniVersion"] == "1.0.0", proc.stdout
+    cleaned = subprocess.run([sys.executable, "-m", "multus_dp", "install", "--cleanup", "--bin-dir", str(bin_dir),
+                              "--conf-dir", str(conf_dir)], capture_output=True, text=True)
+    assert cleaned.returncode == 0 and not list(bin_dir.iterdir()), cleaned.stdout
