@@ -32,12 +32,13 @@ from multus_dp.hardware.checkpoint import DEFAULT_CHECKPOINT
 from multus_dp.hardware.resolve import choose_vf
 from multus_dp.hardware.vfio import VfioBinder
 from multus_dp.netops.errors import NetOpsError
-from multus_dp.netops.types import LinkOps, VfOps
+from multus_dp.netops.types import LinkInfo, LinkOps, VfOps
 
 from .announce import announce
 from .config import SriovConfig, parse_sriov_config
 from .ipam import Ipam
 from .snapshot import VfSnapshot
+from .udevwait import DEFAULT_UDEV_DIR, wait_until_udev_done
 
 log = logs.get("sriov")
 DEVICE_INFO_VERSION = "1.0.0"
@@ -51,6 +52,8 @@ class SriovSettings:
     mac_readback_tries: int = 20
     mac_readback_interval: float = 0.05
     announce: bool = True
+    udev_dir: str = DEFAULT_UDEV_DIR
+    udev_settle_timeout: float = 5.0   # seconds to wait for udev after a VF's netdev comes back
 
 
 @dataclass
@@ -227,15 +230,48 @@ class SriovDelegate:
                                up=up, driver=vf.driver, driver_override=vf.driver_override)
 
     def _restore_vf(self, snap: VfSnapshot) -> None:
-        self.vfs.set_vf(snap.pf_netdev, snap.index, **snap.vf_settings())
+        """Put the PF's view of the VF back to the snapshot, sending only what differs."""
+        current = {s.index: s for s in self.vfs.get_vfs(snap.pf_netdev)}.get(snap.index)
+        if current is None:
+            raise CNIError(Code.DEVICE_UNAVAILABLE, f"PF {snap.pf_netdev} no longer reports VF {snap.index}")
+        settings = snap.settings_to_restore(current)
+        if settings:
+            self.vfs.set_vf(snap.pf_netdev, snap.index, **settings)
 
     def _give_back(self, snap: VfSnapshot) -> None:
-        """Back to the driver it had (igbvf, iavf, ...); its netdev returns under the kernel's name."""
+        """Back to the driver it had (igbvf, iavf, ...); its netdev returns under the kernel's name.
+        The VF settings are restored last: igbvf registers its netdev's MAC (the one udev's MAC
+        policy sets) with the PF, which then reports it as the VF's admin MAC instead of the
+        snapshot's (00:00:00:00:00:00)."""
         self.binder.restore(snap.bdf, snap.driver, snap.driver_override)
-        netdevs = [n for n in sysfs.netdevs_of(self.settings.sysfs_root, snap.bdf) if self._on_host(n)]
-        if netdevs and snap.netdev and netdevs[0] != snap.netdev:
-            self.links.move_to_netns(netdevs[0], None, snap.netdev, mac=snap.netdev_mac, mtu=snap.mtu,
+        if snap.netdev:
+            self._settle_returned_netdev(snap)
+        self._restore_vf(snap)
+
+    def _settle_returned_netdev(self, snap: VfSnapshot) -> None:
+        """Let udev finish with the VF's new netdev, then give it the snapshot's name, MAC, MTU."""
+        link = self._returned_link(snap.bdf)
+        if link is None:
+            return
+        if not wait_until_udev_done(link.index, self.settings.udev_settle_timeout, self.settings.udev_dir):
+            log.warning("udev did not finish with the VF's netdev in time; restoring it anyway",
+                        extra={"vf": snap.bdf, "netdev": link.name})
+        now = self._returned_link(snap.bdf)   # udev may have renamed it meanwhile
+        if now is not None and (now.name, now.mac, now.mtu) != (snap.netdev, snap.netdev_mac, snap.mtu):
+            self.links.move_to_netns(now.name, None, snap.netdev or now.name, mac=snap.netdev_mac, mtu=snap.mtu,
                                      up=bool(snap.up))
+
+    def _returned_link(self, bdf: str, tries: int = 20, interval_s: float = 0.05) -> LinkInfo | None:
+        """The VF's netdev in our netns by PCI address; udev renames it under our feet (the name
+        read from sysfs can be gone by the time we look it up), so look again a few times."""
+        for _ in range(tries):
+            for name in sysfs.netdevs_of(self.settings.sysfs_root, bdf):
+                try:
+                    return self.links.link_info(None, name)
+                except NetOpsError:
+                    continue
+            time.sleep(interval_s)
+        return None
 
     def _attach_netdev(self, cfg: SriovConfig, rt: RuntimeConf, vf: LocatedVf, snap: VfSnapshot, undo: _Undo,
                        who: str, ipam_result: dict[str, Any]) -> dict[str, Any]:
@@ -303,11 +339,15 @@ class SriovDelegate:
             snap = VfSnapshot.from_json(snap_data) if snap_data else None
             if snap is not None:
                 vf = f"VF {alloc.bdf}"
+                # VF settings first: on igb an admin MAC set by the PF makes the VF driver's own
+                # MAC change (the netdev's restore) a request the PF may refuse
+                self._step(errors, vf, "restore the VF settings", lambda: self._restore_vf(snap))
                 if alloc.data.get("mode", snap.mode) == "kernel":
                     self._step(errors, vf, "return the netdev", lambda: self._detach_netdev(rt, alloc.bdf, snap))
+                    # ... and again after: a VF driver may register its netdev's MAC with the PF
+                    self._step(errors, vf, "restore the VF settings", lambda: self._restore_vf(snap))
                 else:
                     _unlink(self.own_device_info_path(rt.container_id, rt.ifname))
-                self._step(errors, vf, "restore the VF settings", lambda: self._restore_vf(snap))
                 if alloc.data.get("boundVfio"):
                     self._step(errors, vf, "give the VF back to its driver", lambda: self._give_back(snap))
         if cfg.ipam:

@@ -66,6 +66,19 @@ class VfSnapshot:
             settings["trust"] = self.trust
         return settings
 
+    def settings_to_restore(self, vf: VfState) -> dict[str, Any]:
+        """set_vf arguments that put VF `vf` back to this snapshot: only the fields that differ,
+        VLAN/QoS/protocol and the two rates together (the kernel sets them as one). Sending
+        only what changed matters on real NICs: igb refuses any request carrying a link state
+        (it has no ndo_set_vf_link_state), even "auto", so restoring every field would fail."""
+        wrong = self.differences(vf)
+        was = self.vf_settings()
+        groups = (("vlan", "qos", "vlan_proto"), ("min_tx_rate", "max_tx_rate"))
+        for group in groups:
+            if any(key in wrong for key in group):
+                wrong.update({key: (was[key], None) for key in group})
+        return {key: was_value for key, (was_value, _) in wrong.items()}
+
     def differences(self, vf: VfState) -> dict[str, tuple[Any, Any]]:
         """Fields where the VF now differs from this snapshot: {field: (was, now)}."""
         now = {"mac": vf.mac, "vlan": vf.vlan, "qos": vf.qos, "vlan_proto": vf.vlan_proto,
