@@ -20,7 +20,8 @@ mount -t overlay -o lowerdir=/host,upperdir=/run/upper,workdir=/run/work overlay
 for d in proc sys dev; do mount --move /$d /newroot/$d; done
 mkdir -p /newroot/dev/pts; mount -t devpts devpts /newroot/dev/pts 2>/dev/null
 mount -t tmpfs tmpfs /newroot/run
-mount -t tmpfs tmpfs /newroot/tmp
+# /tmp is NOT a fresh tmpfs: it stays the overlay's view of the host's /tmp (writes land in the
+# tmpfs upper layer), so a checkout or venv under /tmp (a CI clone) is visible in the guest
 mkdir -p /newroot/run/netns /newroot/lab /newroot/lab-out /newroot/lib/modules
 # the payload (busybox, modules) must survive switch_root: copy it to a tmpfs in the new root
 mount -t tmpfs tmpfs /newroot/lab
