@@ -108,6 +108,7 @@ class SriovNode:
         self.state = tmp / "state"
         self.devinfo = tmp / "devinfo"
         self.leases = tmp / "leases"
+        tmp.mkdir(parents=True, exist_ok=True)
         self.cluster = tmp / "cluster.conflist"
         self.cluster.write_text(json.dumps({"cniVersion": "1.0.0", "name": "cluster", "plugins": [
             {"type": "bridge", "bridge": BRIDGE, "ipam": self.ipam(CLUSTER_SUBNET)}]}))
