@@ -54,6 +54,7 @@ class SriovSettings:
     announce: bool = True
     udev_dir: str = DEFAULT_UDEV_DIR
     udev_settle_timeout: float = 5.0   # seconds to wait for udev after a VF's netdev comes back
+    netdev_return_timeout: float = 10.0  # seconds a dead pod's VF netdev may take to reappear on the host
 
 
 @dataclass
@@ -378,7 +379,7 @@ class SriovDelegate:
             else:
                 self.links.move_from_netns(rt.ifname, rt.netns, original, mac=snap.netdev_mac, mtu=snap.mtu)
                 return
-        on_host = [name for name in sysfs.netdevs_of(self.settings.sysfs_root, bdf) if self._on_host(name)]
+        on_host = self._wait_for_returned_netdev(bdf)
         if not on_host:
             log.warning("DEL: the VF's netdev is neither in the pod nor on the host; only the VF settings "
                         "are restored", extra={"vf": bdf, "ifname": rt.ifname})
@@ -386,6 +387,17 @@ class SriovDelegate:
         # same-netns "move": rename + MAC/MTU in one call, link left down as the kernel gave it back
         self.links.move_to_netns(on_host[0], None, original, mac=snap.netdev_mac, mtu=snap.mtu,
                                  up=bool(snap.up))
+
+    def _wait_for_returned_netdev(self, bdf: str) -> list[str]:
+        """The VF's netdev names on the host. A deleted netns hands its physical netdevs back
+        asynchronously (the kernel's netns cleanup; slow under load), and a DEL can come first:
+        wait for it, up to `netdev_return_timeout`."""
+        deadline = time.monotonic() + self.settings.netdev_return_timeout
+        while True:
+            on_host = [name for name in sysfs.netdevs_of(self.settings.sysfs_root, bdf) if self._on_host(name)]
+            if on_host or time.monotonic() >= deadline:
+                return on_host
+            time.sleep(0.05)
 
     def _on_host(self, name: str) -> bool:
         try:

@@ -79,7 +79,9 @@ class SimNic:
 
     def delegate(self, conf: MultusConf, invoker) -> SriovDelegate:
         return SriovDelegate(invoker, get_link_ops(self.netops), self.pfnl,
-                             SriovSettings(sysfs_root=str(self.fs.root), state_dir=str(self.state)),
+                             # a veth "VF netdev" dies with its netns instead of coming back: no wait
+                             SriovSettings(sysfs_root=str(self.fs.root), state_dir=str(self.state),
+                                           netdev_return_timeout=0.2),
                              binder=self.binder)
 
     def call(self, command: str, cid: str, netns: str, conf: dict[str, Any], pod: str | None = None) -> Reply:
