@@ -186,8 +186,10 @@ class SriovDelegate:
             vf = locate_vf(self.settings.sysfs_root, alloc.bdf, who)
         settings = cfg.vf_settings()
         if settings:
-            self.vfs.set_vf(vf.pf_netdev, vf.index, **settings)
+            # undo first: the kernel applies a VF request field by field, so a refused field
+            # (igb: 802.1ad) leaves the earlier ones (the MAC) set
             undo.push("restore VF settings", lambda: self._restore_vf(snap))
+            self.vfs.set_vf(vf.pf_netdev, vf.index, **settings)
         ipam_result: dict[str, Any] = {}
         if cfg.ipam:
             ipam_rt = RuntimeConf(rt.container_id, rt.netns, rt.ifname, rt.args)

@@ -42,6 +42,7 @@ def lab(lab_pf: LabPF, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sri
     lab.add_nad("vlan-300", vlan=300, spoofchk="on", subnet="10.56.3.0/24", capabilities={"mac": True})
     lab.add_nad("dpdk-400", vlan=400, spoofchk="on", trust="on")
     lab.add_nad("dpdk-bind", bindVfio=True, vlan=401, mac="02:4d:44:50:02:01")
+    lab.add_nad("qinq", vlan=10, vlanProto="802.1ad", mac="02:4d:44:50:04:01", subnet="10.56.4.0/24")
     lab.start()
     yield lab
     lab.stop()
@@ -221,3 +222,21 @@ def test_gc_recovers_the_vf_of_a_dead_pod_and_leaves_the_live_pod_alone(lab_pf: 
     assert vf_infos(lab_pf.name)[0] == live_admin and "net1" in live.links(), "GC touched the live pod"
     node.ok("DEL", live, live_conf)
     assert node.allocations() == []
+
+
+def test_a_setting_igb_refuses_fails_the_add_clearly_and_leaves_the_vf_as_it_was(
+        lab_pf: LabPF, node: SriovNode) -> None:
+    vf_bdf = create_vfs(lab_pf, 1)[0]
+    before = snapshot(lab_pf, vf_bdf)
+    pod = node.pod("qinq")
+    conf = node.conf([{"name": "qinq", "deviceID": vf_bdf}])
+
+    reply = node.call("ADD", pod, conf)
+
+    error = json.loads(reply.stdout)
+    assert reply.returncode != 0 and error["code"] >= 100, reply.stdout
+    for named in ("pod default/qinq", "default/qinq", "net1", vf_bdf):
+        assert named in error["msg"], f"the error does not name {named}: {error['msg']}"
+    assert snapshot(lab_pf, vf_bdf) == before, "the refused ADD left the VF changed"
+    assert set(pod.links()) == {"lo"} and node.allocations() == [] and node.journals() == []
+    assert node.leases_in("10.56.4.") == [] and node.leases_in("10.56.0.") == []
