@@ -58,6 +58,11 @@ class MultusConf(KubeApiKeys):  # Kubernetes API keys: k8s/settings.py
     sriovPoolsConfig: str = "/etc/pcidp/config.json"
     macReadbackTries: int = Field(default=20, ge=1)
     macReadbackInterval: float = Field(default=0.05, ge=0)
+    # waits on real hardware: udev done with a VF netdev given back by vfio-pci; the kernel
+    # handing a dead pod's VF netdev back to the host (seconds)
+    udevSettleTimeout: float = Field(default=5.0, ge=0)
+    udevDir: str = "/run/udev"
+    vfNetdevReturnTimeout: float = Field(default=10.0, ge=0)
     sriovSimulatedPf: str | None = None   # a simulated PF's state file (demo/benchmarks), see sriov/simulated.py
 
     @field_validator("cniVersion")

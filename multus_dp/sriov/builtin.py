@@ -6,43 +6,21 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from multus_dp.cni.config import NetworkConfig
-from multus_dp.cni.errors import CNIError, Code
+from multus_dp.cni.errors import CNIError
 from multus_dp.cni.invoke import DelegateInvoker, RuntimeConf
 from multus_dp.networks.conf import MultusConf
 
 from .delegate import SriovDelegate, SriovSettings
-from .udevwait import DEFAULT_UDEV_DIR
 
 SRIOV_TYPE = "sriov"
 
 
-class SriovWaitKeys(BaseModel):
-    """The delegate's wait keys, read from MultusConf's extra keys (the model in
-    networks/conf.py does not declare them yet)."""
-    model_config = ConfigDict(extra="ignore")
-
-    udevSettleTimeout: float = Field(default=5.0, ge=0)
-    udevDir: str = DEFAULT_UDEV_DIR
-    vfNetdevReturnTimeout: float = Field(default=10.0, ge=0)
-
-
-def wait_keys(conf: MultusConf) -> SriovWaitKeys:
-    try:
-        return SriovWaitKeys.model_validate(conf.model_extra or {})
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise CNIError(Code.INVALID_CONFIG, f"multus-dp config {conf.name}: {problems}") from exc
-
-
 def settings_for(conf: MultusConf) -> SriovSettings:
-    waits = wait_keys(conf)
     return SriovSettings(sysfs_root=conf.sysfsRoot, state_dir=conf.stateDir, checkpoint=conf.kubeletCheckpoint,
                          mac_readback_tries=conf.macReadbackTries, mac_readback_interval=conf.macReadbackInterval,
-                         udev_dir=waits.udevDir, udev_settle_timeout=waits.udevSettleTimeout,
-                         netdev_return_timeout=waits.vfNetdevReturnTimeout)
+                         udev_dir=conf.udevDir, udev_settle_timeout=conf.udevSettleTimeout,
+                         netdev_return_timeout=conf.vfNetdevReturnTimeout)
 
 
 def pool_members(conf: MultusConf):
