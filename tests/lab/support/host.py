@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.prereq import require
+from tests.support.prereq import IN_CI, require
 
 LAB_DIR = Path(__file__).resolve().parents[1]
 REPO = LAB_DIR.parents[1]
@@ -105,6 +105,8 @@ class GuestResultItem(pytest.Item):
                                f"(guest: {run.summary or 'no summary'}; exit {run.guest.exit_code})\n\n"
                                f"{self._pytest_log_tail(run)}")
         if outcome.status == "skipped":
+            if IN_CI:  # in CI a lab test never silently skips, in the guest or here
+                raise GuestFailure(f"skipped in the lab guest under CI: {outcome.message}")
             pytest.skip(f"in the lab guest: {outcome.message}")
         if outcome.status == "failed":
             raise GuestFailure(f"in the lab guest: {outcome.details or outcome.message}")

@@ -85,6 +85,12 @@ def test_each_host_item_reports_its_guest_outcome_from_one_boot(tmp_path: Path) 
     assert run.exit_code == 1
 
 
+def test_a_guest_skip_fails_in_ci(tmp_path: Path) -> None:
+    run = host_pytest(tmp_path, "results", outcomes="passed,skipped", ci=True)
+    assert [c.status for c in run.cases[:2]] == ["passed", "failed"]
+    assert "skipped in the lab guest under CI" in run.cases[1].text and "no igb here" in run.cases[1].text
+
+
 @pytest.mark.parametrize(("guest", "timeout", "why"), [
     ("die", "60", "died without reporting"),
     ("hang", "2", "timed out after 2 s"),

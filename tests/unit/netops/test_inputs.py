@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.prereq import require
+
 from multus_dp.netops import NetOpsError, get_link_ops, native_available
 
 IMPLS = ["pyroute2", "native"]
@@ -11,8 +13,8 @@ IMPLS = ["pyroute2", "native"]
 
 @pytest.fixture(params=IMPLS)
 def ops(request):
-    if request.param == "native" and not native_available():
-        pytest.skip("native netops helper not built")
+    if request.param == "native":
+        require(native_available(), "the native netops helper built (pip install -e .)")
     return get_link_ops(request.param)
 
 
