@@ -27,8 +27,20 @@ def _compile_shim(out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     cc = os.environ.get("CC") or shutil.which("cc") or "gcc"
     target = out_dir / "multus-dp-shim"
-    subprocess.check_call([cc, "-O2", "-Wall", "-Wextra", "-Werror", "-std=c11",
-                           "-D_GNU_SOURCE", "-o", str(target), str(SHIM_SRC)])
+    subprocess.check_call([cc, "-O2", "-Wall", "-Wextra", "-Werror", "-std=c11", "-D_GNU_SOURCE",
+                           f'-DDEFAULT_SOCKET="{_default("SOCKET_PATH")}"', "-o", str(target), str(SHIM_SRC)])
+
+
+def _default(name: str) -> str:
+    """A value of multus_dp/base/defaults.py, read without importing the package (the one source
+    of the defaults the C shim shares)."""
+    import ast
+
+    tree = ast.parse((ROOT / "multus_dp" / "base" / "defaults.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
+            return str(ast.literal_eval(node.value))
+    raise KeyError(name)
 
 
 class BuildPyWithShim(build_py):

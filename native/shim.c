@@ -27,7 +27,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifndef DEFAULT_SOCKET /* passed by setup.py from multus_dp/base/defaults.py */
 #define DEFAULT_SOCKET "/run/multus-dp/daemon.sock"
+#endif
 #define DEFAULT_TIMEOUT_S 300.0
 #define DEFAULT_CNI_VERSION "1.1.0"
 #define MAX_STDIN (16u << 20)

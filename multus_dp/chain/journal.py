@@ -12,13 +12,13 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from multus_dp.base.fileio import atomic_write, fsync_dir
 from multus_dp.cni.errors import CNIError, Code
 from multus_dp.networks.attachment import Attachment, PodRef
 
@@ -114,7 +114,7 @@ class JournalStore:
     def remove(self, container_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.path(container_id).unlink()
-            _fsync_dir(self.dir)
+            fsync_dir(self.dir)
 
     def list_ids(self) -> list[str]:
         if not self.dir.is_dir():
@@ -132,34 +132,4 @@ class JournalStore:
             yield
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
-
-
-def atomic_write(path: Path, data: bytes, mode: int = 0o600, durable: bool = True) -> None:
-    """temp + rename, so a reader never sees half a file; `durable` adds fsync of the file and
-    of its directory (survives a power loss, costs a few ms on a busy disk)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            if durable:
-                os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    if durable:
-        _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
             os.close(fd)

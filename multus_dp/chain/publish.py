@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from multus_dp.networks.attachment import PodRef
 
-from .journal import atomic_write
+from multus_dp.base.fileio import atomic_write
 
 
 class StatusPublisher(Protocol):

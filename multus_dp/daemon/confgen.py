@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from multus_dp.chain.journal import atomic_write
+from multus_dp.base.fileio import atomic_write
 
 OUR_CONF_NAME = "00-multus-dp.conflist"
 OUR_TYPE = "multus-dp"

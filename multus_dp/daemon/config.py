@@ -11,10 +11,12 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from multus_dp.base import defaults
+from multus_dp.base.validation import describe
 from multus_dp.k8s.settings import KubeApiKeys
 
-DEFAULT_SOCKET = "/run/multus-dp/daemon.sock"
-DEFAULT_METRICS_ADDRESS = "127.0.0.1:9192"
+DEFAULT_SOCKET = defaults.SOCKET_PATH
+DEFAULT_METRICS_ADDRESS = defaults.METRICS_ADDRESS
 
 
 class ConfigError(Exception):
@@ -28,7 +30,7 @@ class DaemonConfig(KubeApiKeys):
     model_config = ConfigDict(extra="allow")
 
     socketPath: str = DEFAULT_SOCKET
-    stateDir: str = "/var/lib/multus-dp"
+    stateDir: str = defaults.STATE_DIR
     # CNI operations running at once, and how many more may wait for a slot
     maxConcurrency: int = Field(default=16, ge=1)
     maxQueue: int = Field(default=256, ge=0)
@@ -108,5 +110,4 @@ def load_config(path: str | None, overrides: dict[str, Any] | None = None) -> Da
     try:
         return DaemonConfig.model_validate(data)
     except ValidationError as exc:
-        parts = [f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()]
-        raise ConfigError(f"invalid daemon config{' ' + path if path else ''}: {'; '.join(parts)}") from exc
+        raise ConfigError(f"invalid daemon config{' ' + path if path else ''}: {describe(exc)}") from exc

@@ -9,6 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from multus_dp.base import defaults
+from multus_dp.base.validation import describe
 from multus_dp.cni.config import load_json
 from multus_dp.cni.errors import CNIError, Code
 from multus_dp.cni.versions import LATEST, parse
@@ -43,12 +45,12 @@ class MultusConf(KubeApiKeys):  # Kubernetes API keys: k8s/settings.py
     args: dict[str, Any] | None = None
     prevResult: dict[str, Any] | None = None
     # multus-dp keys
-    stateDir: str = "/var/lib/multus-dp"
+    stateDir: str = defaults.STATE_DIR
     networksDir: str = "/etc/multus-dp/networks.d"
     parallel: bool = True
     delegateTimeout: float = Field(default=60.0, gt=0)
     fullResult: bool = False
-    socketPath: str = "/run/multus-dp/daemon.sock"
+    socketPath: str = defaults.SOCKET_PATH
     nodeName: str | None = None
     deviceInfoDir: str = "/var/run/k8s.cni.cncf.io/devinfo"
     # the built-in SR-IOV delegate
@@ -88,5 +90,4 @@ def parse_multus_conf(stdin: bytes) -> MultusConf:
     try:
         return MultusConf.model_validate(raw)
     except ValidationError as exc:
-        parts = [f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()]
-        raise CNIError(Code.INVALID_CONFIG, f"invalid multus-dp configuration: {'; '.join(parts)}") from exc
+        raise CNIError(Code.INVALID_CONFIG, f"invalid multus-dp configuration: {describe(exc)}") from exc

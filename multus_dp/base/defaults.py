@@ -1,0 +1,27 @@
+"""Every default path and timeout that more than one place needs, written once.
+
+The C shim reads SOCKET_PATH too: setup.py passes it to the compiler (-DDEFAULT_SOCKET), so
+changing it here changes the shim at the next install.
+"""
+from __future__ import annotations
+
+STATE_DIR = "/var/lib/multus-dp"
+SOCKET_PATH = "/run/multus-dp/daemon.sock"
+NETWORKS_DIR = "/etc/multus-dp/networks.d"
+DEVICE_INFO_DIR = "/var/run/k8s.cni.cncf.io/devinfo"
+SYSFS_ROOT = "/sys"
+SRIOV_POOLS_CONFIG = "/etc/pcidp/config.json"
+KUBELET_CHECKPOINT = "/var/lib/kubelet/device-plugins/kubelet_internal_checkpoint"
+UDEV_DIR = "/run/udev"
+CNI_BIN_DIR = "/opt/cni/bin"
+CNI_CONF_DIR = "/etc/cni/net.d"
+MULTUS_CONF_DIR = "/etc/cni/multus/net.d"
+MULTUS_CNI_DIR = "/var/lib/cni/multus"
+METRICS_ADDRESS = "127.0.0.1:9192"
+LOG_LEVEL = "info"
+
+DELEGATE_TIMEOUT = 60.0          # seconds one delegate call may take
+MAC_READBACK_TRIES = 20
+MAC_READBACK_INTERVAL = 0.05     # seconds
+UDEV_SETTLE_TIMEOUT = 5.0        # seconds
+VF_NETDEV_RETURN_TIMEOUT = 10.0  # seconds
