@@ -11,18 +11,25 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-# (name, module, one-line help) — add a line to add a subcommand
+# (name, module, one-sentence help for the command list) — add a line to add a subcommand;
+# `multus-dp COMMAND --help` describes it with its module docstring's first paragraph
 SUBCOMMANDS: list[tuple[str, str, str]] = [
-    ("cni", "multus_dp.chain.cli_cni", "run as the CNI plugin (thin mode): CNI_* env + config on stdin"),
-    ("demo", "multus_dp.demo", "run the embedded demo on this machine and clean up"),
-    ("status", "multus_dp.daemon.cli_status", "show the daemon's state, a pod's network-status or the node's attachments"),
-    ("daemon", "multus_dp.daemon.cli_daemon", "run the node daemon (thick mode): serves the shim on a unix socket"),
-    ("install", "multus_dp.daemon.cli_install", "install the shim into the CNI bin dir and generate 00-multus-dp.conflist"),
-    ("discover", "multus_dp.hardware.cli_discover", "show SR-IOV PFs, VFs, drivers, pools, allocations, IOMMU groups, NUMA"),
-    ("node-prep", "multus_dp.hardware.cli_nodeprep", "create VFs, set VF defaults, bind DPDK VFs to vfio-pci (idempotent)"),
-    ("k8s-check", "multus_dp.k8s.cli_check", "check Kubernetes API access from this node: credentials, caches, every RBAC rule"),
-    ("bench", "benchmarks.cli", "attach/detach latency benchmark vs the direct-delegate floor and a reference meta-plugin"),
+    ("cni", "multus_dp.chain.cli_cni", "Run as the CNI plugin (thin mode): CNI_* env and config on stdin."),
+    ("demo", "multus_dp.demo", "Run the embedded demo on this machine and clean up."),
+    ("status", "multus_dp.daemon.cli_status", "Show the daemon's state, a pod's network-status or the node's attachments."),
+    ("daemon", "multus_dp.daemon.cli_daemon", "Run the node daemon (thick mode): serves the shim on a unix socket."),
+    ("install", "multus_dp.daemon.cli_install", "Install the shim into the CNI bin dir and generate 00-multus-dp.conflist."),
+    ("discover", "multus_dp.hardware.cli_discover", "Show SR-IOV PFs, VFs, drivers, pools, allocations, IOMMU groups, NUMA."),
+    ("node-prep", "multus_dp.hardware.cli_nodeprep", "Create VFs, set VF defaults, bind DPDK VFs to vfio-pci (idempotent)."),
+    ("k8s-check", "multus_dp.k8s.cli_check", "Check Kubernetes API access from this node: credentials, caches, every RBAC rule."),
+    ("bench", "benchmarks.cli", "Benchmark attach/detach latency against the direct-delegate floor and a reference."),
 ]
+
+
+def summary(doc: str | None) -> str:
+    """A docstring's first paragraph as one line: the whole sentence, not its first physical line."""
+    paragraph = (doc or "").strip().split("\n\n", 1)[0]
+    return " ".join(paragraph.split())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name, help_text in SUBCOMMANDS:
         module = importlib.import_module(module_name)
-        p = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip().splitlines()[0])
+        p = sub.add_parser(name, help=help_text, description=summary(module.__doc__) or help_text)
         module.configure(p)
         p.set_defaults(_run=module.run)
     return parser
