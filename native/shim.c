@@ -3,7 +3,7 @@
  * `multus-dp` in the CNI bin dir). It forwards the CNI_* environment and the config on stdin
  * to the multus-dp daemon over its unix socket and prints the daemon's reply verbatim.
  *
- * Wire protocol (HTTP/1.1, one request per connection, documented in README "Thick mode"):
+ * Wire protocol (HTTP/1.1, one request per connection, documented in docs/modes.md):
  *   POST /cni HTTP/1.1            one header per CNI_* variable, e.g. "CNI_COMMAND: ADD";
  *                                 body = stdin exactly as the runtime gave it.
  *   reply: header "CNI-Exit-Code: N", body = exactly what the plugin prints on stdout.

@@ -1,6 +1,6 @@
 """The CNI error object and the codes multus-dp returns.
 
-Codes 1-7, 11, 50, 51 are the spec's; ours start at 100 and are listed in the README.
+Codes 1-7, 11, 50, 51 are the spec's; ours start at 100 and are listed in docs/errors.md.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ class Code(IntEnum):
     TRY_AGAIN_LATER = 11
     PLUGIN_NOT_AVAILABLE = 50
     LIMITED_CONNECTIVITY = 51
-    # multus-dp codes (>= 100); keep README's table in sync
+    # multus-dp codes (>= 100); docs/errors.md lists them
     INTERNAL = 100
     DELEGATE_FAILED = 101
     DELEGATE_TIMEOUT = 102

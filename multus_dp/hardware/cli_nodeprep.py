@@ -25,7 +25,7 @@ class Seams:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, help="node-prep YAML (README: Node preparation)")
+    parser.add_argument("--config", required=True, help="node-prep YAML (docs/hardware.md: Node preparation)")
     parser.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
     parser.add_argument("--sysfs-root", default=None, help="sysfs root (default: the config's sysfsRoot, /sys)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON (progress stays on stderr)")

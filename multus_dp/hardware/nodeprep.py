@@ -3,7 +3,7 @@
 Each PF is planned from what the node has now, so a second run finds nothing to do. A PF
 is prepared as a unit: if one of its steps fails, what was already done to it is undone in
 reverse order (VF settings put back, vfio bindings restored, `sriov_numvfs` restored) and the
-other PFs carry on. The YAML format is documented in README.md ("Node preparation").
+other PFs carry on. The YAML format is documented in docs/hardware.md ("Node preparation").
 """
 from __future__ import annotations
 

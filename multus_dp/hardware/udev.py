@@ -4,7 +4,7 @@ Creating 64 VFs fires hundreds of events (add, bind, net add, move for each); th
 collected per PCI address and applied as one refresh once the burst is quiet for `debounce`
 seconds (or at the latest after `max_delay`). A full rescan every `rescan_interval` seconds
 is the safety net for events that never arrive (udev events are not delivered inside
-containers without hostNetwork; see README). The event source is a seam: production uses
+containers without hostNetwork; see docs/hardware.md). The event source is a seam: production uses
 pyudev's netlink monitor, tests put events into a `QueueEventSource`.
 """
 from __future__ import annotations

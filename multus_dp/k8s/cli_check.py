@@ -10,7 +10,7 @@ from typing import Any
 
 from multus_dp.cni.errors import CNIError
 
-# the least-privilege rules of the README's RBAC section: (verb, group, resource, subresource)
+# the least-privilege rules of docs/kubernetes.md (RBAC): (verb, group, resource, subresource)
 RULES = [
     ("get", "", "pods", ""), ("list", "", "pods", ""), ("watch", "", "pods", ""), ("patch", "", "pods", "status"),
     ("get", "k8s.cni.cncf.io", "network-attachment-definitions", ""),
@@ -76,7 +76,7 @@ def checks(conf: Any) -> list[Line]:
         except ApiError as err:
             allowed, detail = None, f"no verdict: {err}"
         else:
-            detail = {True: "allowed", False: "DENIED (see README, RBAC)", None: "no verdict"}[allowed]
+            detail = {True: "allowed", False: "DENIED (see docs/kubernetes.md, RBAC)", None: "no verdict"}[allowed]
         lines.append(Line(name, allowed, detail))
     sources.credentials.close()
     return lines
