@@ -9,7 +9,7 @@ from typing import Any
 
 LEVELS = {"debug": logging.DEBUG, "verbose": logging.INFO, "info": logging.INFO,
           "warning": logging.WARNING, "error": logging.ERROR, "panic": logging.CRITICAL}
-_CONTEXT_KEYS = ("pod", "container", "network", "ifname", "command", "phase", "vf", "duration_ms")
+_CONTEXT_KEYS = ("pod", "container", "network", "ifname", "command", "phase", "vf", "duration_ms", "reason")
 
 
 class JSONFormatter(logging.Formatter):

@@ -8,15 +8,20 @@ from __future__ import annotations
 import contextlib
 import json
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, Protocol
 
-from multus_dp.networks.attachment import PodRef
+from multus_dp.networks.attachment import Notice, PodRef
 
 from multus_dp.base.fileio import atomic_write
 
 
 class StatusPublisher(Protocol):
-    def publish(self, pod: PodRef, container_id: str, status: list[dict[str, Any]]) -> None: ...
+    """`notices`: what the pod asked for and did not get; the Kubernetes publisher sends them as
+    Warning Events (the runner has logged them already)."""
+
+    def publish(self, pod: PodRef, container_id: str, status: list[dict[str, Any]],
+                notices: Sequence[Notice] = ()) -> None: ...
 
     def withdraw(self, pod: PodRef, container_id: str) -> None: ...
 
@@ -28,7 +33,8 @@ class FileStatusPublisher:
     def path(self, namespace: str, name: str) -> Path:
         return self.dir / f"{namespace}_{name}.json"
 
-    def publish(self, pod: PodRef, container_id: str, status: list[dict[str, Any]]) -> None:
+    def publish(self, pod: PodRef, container_id: str, status: list[dict[str, Any]],
+                notices: Sequence[Notice] = ()) -> None:
         if not pod.name:
             return
         body = {"pod": vars(pod), "containerID": container_id,

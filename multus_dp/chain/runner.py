@@ -66,6 +66,7 @@ class ChainRunner:
             # the runtime's own requests (podman's IP=, MAC=) are for the cluster network; the
             # others get only the pod's identity, as Multus passes them
             args = [(k, v) for k, v in args if k == "IgnoreUnknown" or k.startswith("K8S_")]
+        args += att.cni_args  # the pod's own requests (MAC=, IP=), on every command like runtimeConfig
         if args and not any(k == "IgnoreUnknown" for k, _ in args):
             # kubelet always sends it; without it Go plugins reject K8S_POD_* args
             args.insert(0, ("IgnoreUnknown", "1"))
@@ -87,6 +88,7 @@ class ChainRunner:
             start = time.monotonic()
             plan = self.select(req, self.conf)
             self._phase("selection", start)
+            _log_notices(req, plan)
             _check_unique_ifnames(req, plan)
             _check_plugin_types(req, plan)
             journal = Journal(container_id=req.container_id, netns=req.netns, ifname=req.ifname,
@@ -187,7 +189,8 @@ class ChainRunner:
         if self.publisher is None:
             return
         try:
-            self.publisher.publish(journal.pod, journal.container_id, journal.status)
+            notices = [n for e in journal.entries for n in e.attachment.notices]
+            self.publisher.publish(journal.pod, journal.container_id, journal.status, notices=notices)
         except Exception:  # publishing never fails an ADD
             log.exception("publishing network-status failed", extra={"pod": journal.pod.label()})
 
@@ -366,6 +369,14 @@ def remove_device_info(att: Attachment) -> None:
     if path:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
+
+
+def _log_notices(req: CNIRequest, plan: list[Attachment]) -> None:
+    """What the pod asked for and does not get (ignored keys, undeclared capabilities)."""
+    for att in plan:
+        for notice in att.notices:
+            log.warning("pod %s: %s", req.pod_label(), notice.message,
+                        extra={"pod": req.pod_label(), "network": att.network, "reason": notice.reason})
 
 
 def _check_unique_ifnames(req: CNIRequest, plan: list[Attachment]) -> None:

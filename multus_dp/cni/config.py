@@ -61,6 +61,9 @@ class NetworkConfig:
     disable_check: bool = False
     disable_gc: bool = False
     raw: dict[str, Any] = field(default_factory=dict)
+    # False: the config has no cniVersion (cni_version is then the 0.1.0 default); its plugins
+    # are called at the highest version both sides speak instead of the config's own
+    version_declared: bool = True
 
     def to_conflist(self) -> dict[str, Any]:
         return dict(self.raw)
@@ -113,4 +116,5 @@ def parse_network_config(data: bytes | str | dict[str, Any], *, default_name: st
         disable_check=model.disableCheck,
         disable_gc=model.disableGC,
         raw=raw,
+        version_declared="cniVersion" in raw,
     )

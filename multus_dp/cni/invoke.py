@@ -1,5 +1,13 @@
-"""Delegate invocation: locate a plugin, negotiate its version, exec it, parse its output,
-and run a whole network configuration list with libcni's semantics.
+"""Delegate invocation: locate a plugin, exec it with its config's own cniVersion, parse its
+output, and run a whole network configuration list with libcni's semantics.
+
+Versions (as libcni, and so Multus): every plugin of a list is called with the list's
+`cniVersion` (the highest of `cniVersions` we speak when that is given), whatever we speak
+ourselves; results are converted only for our own use (prevResult for the next plugin when
+it speaks another version, merging, network-status, the reply). A config without any
+cniVersion is called at the highest version both we and the plugin support (a VERSION probe,
+cached). GC and STATUS go to a list whose version is 1.1.0 or later (libcni), and there only
+to plugins that advertise 1.1.0 (probed: a plugin that does not would fail them).
 """
 from __future__ import annotations
 
@@ -137,6 +145,30 @@ class DelegateInvoker:
         self.versions.put(path, versions)
         return versions
 
+    def call_version(self, net: NetworkConfig, path: str) -> str:
+        """The cniVersion a plugin of `net` is called with: the config's own (libcni's rule);
+        without one, the highest version both sides speak (lenient, probed)."""
+        if net.cni_versions:
+            declared = [v for v in net.cni_versions if is_supported(v)]
+            if net.version_declared:
+                declared.append(net.cni_version)
+            best = highest_common(declared)
+            if best is not None:
+                return best
+        if not net.version_declared:
+            return self.negotiate(path, net.cni_version)
+        if not is_supported(net.cni_version):
+            raise CNIError(Code.INCOMPATIBLE_VERSION,
+                           f"network {net.name!r} has cniVersion {net.cni_version!r}, which multus-dp does not speak")
+        return net.cni_version
+
+    def _gc_version(self, net: NetworkConfig, path: str) -> str | None:
+        """The version GC/STATUS go out with, or None when this plugin does not get them."""
+        version = self.call_version(net, path) if net.version_declared or net.cni_versions else LATEST
+        if not at_least(version, "1.1.0"):
+            return None  # libcni skips GC/STATUS below 1.1.0
+        return version if "1.1.0" in self.supported_versions(path, net.cni_version) else None
+
     def negotiate(self, path: str, config_version: str) -> str:
         """The highest version both we and the plugin support."""
         theirs = self.supported_versions(path, config_version)
@@ -183,6 +215,8 @@ class DelegateInvoker:
     # ---- a network configuration list (libcni semantics) --------------------------------
     def _plugin_conf(self, net: NetworkConfig, plugin: dict[str, Any], version: str, rt: RuntimeConf,
                      prev: dict[str, Any] | None) -> dict[str, Any]:
+        """libcni's injection: name, cniVersion, the runtimeConfig of the declared capabilities,
+        prevResult in the plugin's version (passed through untouched when already in it)."""
         conf = dict(plugin)
         conf["name"] = net.name
         conf["cniVersion"] = version
@@ -195,7 +229,7 @@ class DelegateInvoker:
             conf.pop("runtimeConfig", None)
         if prev is not None:
             try:
-                conf["prevResult"] = cniresult.convert(prev, version)
+                conf["prevResult"] = prev if prev.get("cniVersion") == version else cniresult.convert(prev, version)
             except CNIError:
                 conf.pop("prevResult", None)  # a 0.1/0.2 plugin cannot take a result without IPs
         else:
@@ -204,19 +238,19 @@ class DelegateInvoker:
 
     def _resolve(self, net: NetworkConfig, plugin: dict[str, Any], cni_path: Sequence[str]) -> tuple[str, str]:
         path = find_plugin(plugin.get("type"), cni_path)
-        return path, self.negotiate(path, net.cni_version)
+        return path, self.call_version(net, path)
 
     def add_list(self, net: NetworkConfig, rt: RuntimeConf, cni_path: Sequence[str]) -> dict[str, Any]:
-        """ADD every plugin in order; returns the final result in canonical (latest) form."""
+        """ADD every plugin in order (each gets the previous one's result as it printed it);
+        returns the final result in canonical (latest) form."""
         prev: dict[str, Any] | None = None
         for plugin in net.plugins:
             path, version = self._resolve(net, plugin, cni_path)
             conf = self._plugin_conf(net, plugin, version, rt, prev)
-            out = self.exec_plugin(path, "ADD", conf, rt, cni_path)
-            assert out is not None
-            prev = cniresult.convert(out, LATEST)
+            prev = self.exec_plugin(path, "ADD", conf, rt, cni_path)
+            assert prev is not None
         assert prev is not None
-        return prev
+        return cniresult.convert(prev, LATEST)
 
     def del_list(self, net: NetworkConfig, rt: RuntimeConf, cni_path: Sequence[str],
                  prev: dict[str, Any] | None) -> list[CNIError]:
@@ -256,9 +290,10 @@ class DelegateInvoker:
         for plugin in net.plugins:
             try:
                 path = find_plugin(plugin.get("type"), cni_path)
-                if "1.1.0" not in self.supported_versions(path, net.cni_version):
+                version = self._gc_version(net, path)
+                if version is None:
                     continue
-                conf = self._plugin_conf(net, plugin, "1.1.0", rt, None)
+                conf = self._plugin_conf(net, plugin, version, rt, None)
                 conf["cni.dev/valid-attachments"] = valid
                 conf["cni.dev/attachments"] = valid
                 self.exec_plugin(path, "GC", conf, rt, cni_path)
@@ -271,9 +306,10 @@ class DelegateInvoker:
         rt = RuntimeConf(container_id="", netns="", ifname="")
         for plugin in net.plugins:
             path = find_plugin(plugin.get("type"), cni_path)
-            if "1.1.0" not in self.supported_versions(path, net.cni_version):
+            version = self._gc_version(net, path)
+            if version is None:
                 continue
-            conf = self._plugin_conf(net, plugin, "1.1.0", rt, None)
+            conf = self._plugin_conf(net, plugin, version, rt, None)
             self.exec_plugin(path, "STATUS", conf, rt, cni_path)
 
 

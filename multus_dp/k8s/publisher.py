@@ -2,7 +2,7 @@
 
 `publish()` only queues and returns: a worker thread sends one JSON merge patch to
 pods/status (the `k8s.v1.cni.cncf.io/network-status` annotation and nothing else, never a
-full object update) and then the `AddedInterface` events. The patch carries the pod's
+full object update) and then the events (Warnings for ignored requests, `AddedInterface`). The patch carries the pod's
 UID, which the API server treats as a precondition: a pod re-created under the same name
 answers 409 Conflict instead of receiving the old sandbox's status. Failures are logged,
 counted (`publish_failures`) and retried with an exponential backoff until they land, the
@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol
@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from multus_dp import logs
 
 from .api import ApiError, KubeApi
-from .events import added_interface_events
+from .events import added_interface_events, warning_events
 from .informer import Backoff
 from .kinds import PODS, pod_info, uid_matches
 from .metrics import KubeMetrics
@@ -42,6 +42,11 @@ class PodLike(Protocol):
     namespace: str
     name: str
     uid: str
+
+
+class NoticeLike(Protocol):
+    reason: str
+    message: str
 
 
 @dataclass
@@ -92,11 +97,15 @@ class KubeStatusPublisher:
         metrics.pending = self.pending
 
     # ---- the StatusPublisher protocol (chain/publish.py) ---------------------------------
-    def publish(self, pod: PodLike, container_id: str, status: list[dict[str, Any]]) -> None:
+    def publish(self, pod: PodLike, container_id: str, status: list[dict[str, Any]],
+                notices: Sequence[NoticeLike] = ()) -> None:
         if not pod.name:
             return
         namespace = pod.namespace or "default"
-        events = added_interface_events(namespace, pod.name, pod.uid, status, self.node_name, self.now())
+        now = self.now()
+        events = warning_events(namespace, pod.name, pod.uid, [(n.reason, n.message) for n in notices],
+                                self.node_name, now)
+        events += added_interface_events(namespace, pod.name, pod.uid, status, self.node_name, now)
         self._submit(_Job(namespace, pod.name, pod.uid, container_id, list(status), events))
 
     def withdraw(self, pod: PodLike, container_id: str) -> None:
@@ -291,7 +300,7 @@ class KubeStatusPublisher:
                 self.metrics.inc("events_failed")
                 job.event_attempts += 1
                 if job.event_attempts >= EVENT_ATTEMPTS:
-                    log.warning("dropping %d AddedInterface event(s) of pod %s: %s", len(job.events), job.label(),
+                    log.warning("dropping %d event(s) of pod %s: %s", len(job.events), job.label(),
                                 err)
                     job.events = []
                     return

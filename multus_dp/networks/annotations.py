@@ -1,7 +1,9 @@
 """Pod annotations that select networks.
 
 - `k8s.v1.cni.cncf.io/networks` (multi-net spec v1.3): a comma list `[ns/]name[@ifname]` or a
-  JSON list of selection elements. Both forms go through the same validation.
+  JSON list of selection elements. Both forms go through the same validation (the pydantic
+  `SelectionElement` below, with the shared rules of rules.py). Unknown JSON keys are ignored
+  as Multus ignores them (the caller warns about them) unless `strictAnnotations` is on.
 - `networks` (the seed document's original Multus flow): a JSON list of `{"name": ...}`
   naming legacy `Network` objects; the first is the master plugin.
 - `v1.multus-cni.io/default-network`: replaces the cluster network for one pod.
@@ -12,6 +14,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from multus_dp.base.validation import describe
 from multus_dp.cni.errors import CNIError, Code
 
 from . import rules
@@ -21,9 +26,104 @@ LEGACY_NETWORKS_ANNOTATION = "networks"
 DEFAULT_NETWORK_ANNOTATION = "v1.multus-cni.io/default-network"
 NETWORK_STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"
 
-# JSON element keys: the spec's, plus Multus' deviceID and its deprecated interfaceRequest
-KNOWN_KEYS = ("name", "namespace", "interface", "ips", "mac", "default-route", "portMappings", "bandwidth",
-              "cni-args", "infiniband-guid", "deviceID", "interfaceRequest")
+
+def _check(problem: str | None) -> None:
+    if problem:
+        raise ValueError(problem)
+
+
+class SelectionElement(BaseModel):
+    """One element of the JSON form (the comma form is turned into the same shape): the spec's
+    keys plus Multus' `deviceID` and its deprecated `interfaceRequest`. Unknown keys are kept
+    aside (`model_extra`): Multus ignores them, `strictAnnotations` refuses them."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    name: str
+    namespace: str | None = None
+    interface: str | None = None
+    interface_request: str | None = Field(default=None, alias="interfaceRequest")
+    ips: list[str] | None = None
+    mac: str | None = None
+    default_route: list[str] | None = Field(default=None, alias="default-route")
+    port_mappings: list[dict[str, Any]] | None = Field(default=None, alias="portMappings")
+    bandwidth: dict[str, Any] | None = None
+    cni_args: dict[str, Any] | None = Field(default=None, alias="cni-args")
+    infiniband_guid: str | None = Field(default=None, alias="infiniband-guid")
+    device_id: str | None = Field(default=None, alias="deviceID")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        _check(rules.name_problem(v))
+        return v
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, v: str | None) -> str | None:
+        if v is not None:
+            _check(rules.namespace_problem(v))
+        return v
+
+    @field_validator("interface", "interface_request")
+    @classmethod
+    def _interface(cls, v: str | None) -> str | None:
+        if v is not None:
+            _check(rules.interface_problem(v))
+        return v
+
+    @field_validator("ips")
+    @classmethod
+    def _ips(cls, v: list[str] | None) -> list[str] | None:
+        for ip in v or []:
+            _check(rules.cidr_problem(ip))
+        return v
+
+    @field_validator("mac")
+    @classmethod
+    def _mac(cls, v: str | None) -> str | None:
+        if v is not None:
+            _check(rules.mac_problem(v))
+        return v
+
+    @field_validator("default_route")
+    @classmethod
+    def _default_route(cls, v: list[str] | None) -> list[str] | None:
+        families = []
+        for gw in v or []:
+            _check(rules.ip_problem(gw))
+            families.append(":" in gw)
+        if len(families) != len(set(families)):
+            raise ValueError("at most one IPv4 and one IPv6 gateway")
+        return v
+
+    @field_validator("port_mappings")
+    @classmethod
+    def _port_mappings(cls, v: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        for port in v or []:
+            _check(rules.port_mapping_problem(port))
+        return v
+
+    @field_validator("bandwidth")
+    @classmethod
+    def _bandwidth(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        if v is not None:
+            _check(rules.bandwidth_problem(v))
+        return v
+
+    @field_validator("infiniband_guid")
+    @classmethod
+    def _guid(cls, v: str | None) -> str | None:
+        if v is not None:
+            _check(rules.guid_problem(v))
+        return v
+
+    @field_validator("device_id")
+    @classmethod
+    def _device_id(cls, v: str | None) -> str | None:
+        if v is not None:
+            _check(rules.device_id_problem(v))
+        return v
 
 
 @dataclass
@@ -40,6 +140,7 @@ class NetworkSelection:
     infiniband_guid: str | None = None
     device_id: str | None = None
     index: int = 0                      # position in the annotation (for messages)
+    ignored_keys: list[str] = field(default_factory=list)  # unknown keys Multus ignores too
 
     def ref(self) -> str:
         return f"{self.namespace}/{self.name}"
@@ -49,15 +150,16 @@ def _bad(pod: str, where: str, problem: str) -> CNIError:
     return CNIError(Code.BAD_ANNOTATION, f"pod {pod}: {where}: {problem}")
 
 
-def parse_networks_annotation(value: str, pod_namespace: str, pod: str) -> list[NetworkSelection]:
+def parse_networks_annotation(value: str, pod_namespace: str, pod: str,
+                              strict: bool = False) -> list[NetworkSelection]:
+    """Both forms, as Multus tells them apart (JSON when the value has `[`, `{` or `"`).
+    Unknown JSON keys are recorded on the selection (`ignored_keys`), or refused when `strict`."""
     text = value.strip()
     if not text:
         return []
-    if text[0] in "[{\"":
-        selections = _parse_json_form(text, pod_namespace, pod)
-    else:
-        selections = _parse_comma_form(text, pod_namespace, pod)
-    return selections
+    if any(c in text for c in "[{\""):
+        return _parse_json_form(text, pod_namespace, pod, strict)
+    return _parse_comma_form(text, pod_namespace, pod)
 
 
 def _parse_comma_form(text: str, pod_namespace: str, pod: str) -> list[NetworkSelection]:
@@ -78,11 +180,11 @@ def _parse_comma_form(text: str, pod_namespace: str, pod: str) -> list[NetworkSe
         else:
             name = rest
         element["name"] = name
-        out.append(_element(element, index, pod_namespace, pod, where))
+        out.append(_element(element, index, pod_namespace, pod, where, strict=True))
     return out
 
 
-def _parse_json_form(text: str, pod_namespace: str, pod: str) -> list[NetworkSelection]:
+def _parse_json_form(text: str, pod_namespace: str, pod: str, strict: bool) -> list[NetworkSelection]:
     where = f"annotation {NETWORKS_ANNOTATION}"
     try:
         data = json.loads(text)
@@ -93,70 +195,31 @@ def _parse_json_form(text: str, pod_namespace: str, pod: str) -> list[NetworkSel
     out = []
     for index, element in enumerate(data):
         label = element.get("name") if isinstance(element, dict) else element
-        out.append(_element(element, index, pod_namespace, pod,
-                            f"{where} element {index + 1} ({label!r})"))
+        out.append(_element(element, index, pod_namespace, pod, f"{where} element {index + 1} ({label!r})", strict))
     return out
 
 
-def _element(element: Any, index: int, pod_namespace: str, pod: str, where: str) -> NetworkSelection:
+def _element(element: Any, index: int, pod_namespace: str, pod: str, where: str, strict: bool) -> NetworkSelection:
     if not isinstance(element, dict):
         raise _bad(pod, where, "must be an object")
-    unknown = sorted(set(element) - set(KNOWN_KEYS))
-    if "ipam-claim-reference" in unknown:
+    try:
+        model = SelectionElement.model_validate(element)
+    except ValidationError as exc:
+        raise _bad(pod, where, describe(exc)) from exc
+    unknown = sorted(model.model_extra or {})
+    if strict and "ipam-claim-reference" in unknown:
         raise _bad(pod, where, "\"ipam-claim-reference\" is not supported")
-    if unknown:
-        raise _bad(pod, where, f"unknown key(s) {unknown}; allowed: {', '.join(KNOWN_KEYS[:11])}")
-
-    def check(key: str, problem: str | None) -> None:
-        if problem:
-            raise _bad(pod, where, f"\"{key}\": {problem}")
-
-    name = element.get("name")
-    check("name", rules.name_problem(name))
-    namespace = element.get("namespace", pod_namespace)
-    if "namespace" in element or namespace:
-        check("namespace", rules.namespace_problem(namespace))
-    interface = element.get("interface", element.get("interfaceRequest"))
-    if interface is not None:
-        check("interface", rules.interface_problem(interface))
-    ips = element.get("ips", [])
-    if not isinstance(ips, list):
-        check("ips", "must be a list of IP addresses with prefix length")
-    for ip in ips:
-        check("ips", rules.cidr_problem(ip))
-    mac = element.get("mac")
-    if mac is not None:
-        check("mac", rules.mac_problem(mac))
-    default_route = element.get("default-route", [])
-    if not isinstance(default_route, list):
-        check("default-route", "must be a list of gateway IP addresses")
-    families = []
-    for gw in default_route:
-        check("default-route", rules.ip_problem(gw))
-        families.append(":" in gw)
-    if len(families) != len(set(families)):
-        check("default-route", "at most one IPv4 and one IPv6 gateway")
-    ports = element.get("portMappings", [])
-    if not isinstance(ports, list):
-        check("portMappings", "must be a list")
-    for port in ports:
-        check("portMappings", rules.port_mapping_problem(port))
-    bandwidth = element.get("bandwidth")
-    if bandwidth is not None:
-        check("bandwidth", rules.bandwidth_problem(bandwidth))
-    cni_args = element.get("cni-args", {})
-    if cni_args is not None and not isinstance(cni_args, dict):
-        check("cni-args", "must be an object")
-    guid = element.get("infiniband-guid")
-    if guid is not None:
-        check("infiniband-guid", rules.guid_problem(guid))
-    device_id = element.get("deviceID")
-    if device_id is not None:
-        check("deviceID", rules.device_id_problem(device_id))
+    if strict and unknown:
+        allowed = ", ".join(f.alias or name for name, f in SelectionElement.model_fields.items()
+                            if name != "interface_request")
+        raise _bad(pod, where, f"unknown key(s) {unknown}; allowed: {allowed} (strictAnnotations is on)")
     return NetworkSelection(
-        name=name, namespace=namespace or "default", interface=interface, ips=list(ips), mac=mac,
-        default_route=list(default_route), port_mappings=[dict(p) for p in ports], bandwidth=bandwidth,
-        cni_args=dict(cni_args or {}), infiniband_guid=guid, device_id=device_id, index=index,
+        name=model.name, namespace=model.namespace or pod_namespace or "default",
+        interface=model.interface if model.interface is not None else model.interface_request,
+        ips=list(model.ips or []), mac=model.mac, default_route=list(model.default_route or []),
+        port_mappings=[dict(p) for p in model.port_mappings or []], bandwidth=model.bandwidth,
+        cni_args=dict(model.cni_args or {}), infiniband_guid=model.infiniband_guid, device_id=model.device_id,
+        index=index, ignored_keys=unknown,
     )
 
 

@@ -17,6 +17,19 @@ class PodRef:
         return f"{self.namespace or 'default'}/{self.name}" if self.name else "(unknown pod)"
 
 
+@dataclass(frozen=True)
+class Notice:
+    """Something the pod asked for that was ignored or dropped (as Multus does): logged, and a
+    Warning Event on the pod. `reason` is the Event's reason."""
+
+    reason: str
+    message: str
+
+
+UNSUPPORTED_ANNOTATION_KEY = "UnsupportedAnnotationKey"
+CAPABILITY_NOT_DECLARED = "CapabilityNotDeclared"
+
+
 @dataclass
 class Attachment:
     network: str                 # "ns/name" for NADs; the conf name for the cluster network
@@ -27,6 +40,10 @@ class Attachment:
     device_id: str | None = None
     default_route: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    # CNI_ARGS of this attachment's own (Multus' MAC= and IP= for `mac`/`ips` requests)
+    cni_args: list[tuple[str, str]] = field(default_factory=list)
+    # selection-time warnings; not journaled (only the ADD reports them)
+    notices: list[Notice] = field(default_factory=list)
 
     def netconf(self) -> NetworkConfig:
         return parse_network_config(self.config)
@@ -36,6 +53,7 @@ class Attachment:
             "network": self.network, "ifname": self.ifname, "config": self.config,
             "isDefault": self.is_default, "capabilityArgs": self.capability_args,
             "deviceID": self.device_id, "defaultRoute": self.default_route, "extra": self.extra,
+            "cniArgs": [list(kv) for kv in self.cni_args],
         }
 
     @classmethod
@@ -45,4 +63,5 @@ class Attachment:
             is_default=bool(data.get("isDefault")), capability_args=dict(data.get("capabilityArgs") or {}),
             device_id=data.get("deviceID"), default_route=list(data.get("defaultRoute") or []),
             extra=dict(data.get("extra") or {}),
+            cni_args=[(str(k), str(v)) for k, v in data.get("cniArgs") or []],
         )

@@ -50,6 +50,9 @@ class MultusConf(KubeApiKeys):  # Kubernetes API keys: k8s/settings.py
     parallel: bool = True
     delegateTimeout: float = Field(default=60.0, gt=0)
     fullResult: bool = False
+    # refuse (code 107) what Multus ignores: unknown keys in the networks annotation, requests
+    # (ips, mac, portMappings, bandwidth, infiniband-guid) no plugin of the network declares
+    strictAnnotations: bool = False
     socketPath: str = defaults.SOCKET_PATH
     nodeName: str | None = None
     deviceInfoDir: str = "/var/run/k8s.cni.cncf.io/devinfo"

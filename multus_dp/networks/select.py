@@ -1,7 +1,8 @@
 """Selection: from a CNI request and the multus-dp config to the ordered attachment plan.
 
-Order: the cluster network (master, on CNI_IFNAME), the remaining `delegates`, the
-`defaultNetworks`, then the pod's `k8s.v1.cni.cncf.io/networks` selections. The seed's
+Order: the cluster network (master, on CNI_IFNAME), then either the remaining `delegates` or,
+with `clusterNetwork`, the `defaultNetworks`, then the pod's `k8s.v1.cni.cncf.io/networks`
+selections. An unnamed attachment is `net<its position>` as in Multus. The seed's
 legacy flow (`networks` annotation + `Network` objects) replaces all of that: its first
 entry is the master on CNI_IFNAME and the others are net0, net1, ...
 """
@@ -17,16 +18,20 @@ from multus_dp.cni.request import CNIRequest
 from multus_dp.k8s.sources import NetworkSource, PodSource, SourceUnavailable
 
 from . import annotations as ann
-from .attachment import Attachment
+from .attachment import CAPABILITY_NOT_DECLARED, UNSUPPORTED_ANNOTATION_KEY, Attachment, Notice
 from .conf import MultusConf
 from .objects import (NetworkDefinition, conf_files, find_conf_by_name, legacy_network_definition,
                       load_conf_file, nad_definition)
 
 POD_ANNOTATIONS_CAPABILITY = "io.kubernetes.cri.pod-annotations"
 OUR_CONF_PREFIX = "00-multus-dp"
-# selection element field -> (capability name a plugin must declare, runtimeConfig key)
-REQUEST_CAPABILITIES = {"ips": "ips", "mac": "mac", "port_mappings": "portMappings",
-                        "bandwidth": "bandwidth", "infiniband_guid": "infinibandGUID"}
+# selection element field -> (annotation key, capability a plugin must declare = runtimeConfig key)
+REQUEST_CAPABILITIES = {"ips": ("ips", "ips"), "mac": ("mac", "mac"),
+                        "port_mappings": ("portMappings", "portMappings"),
+                        "bandwidth": ("bandwidth", "bandwidth"),
+                        "infiniband_guid": ("infiniband-guid", "infinibandGUID")}
+# requests Multus also passes as CNI_ARGS, declared or not
+LEGACY_ARGS = {"ips": "IP", "mac": "MAC"}
 
 DeviceIdLookup = Callable[[str, str], list[str]]  # (pod uid, resource name) -> device IDs
 
@@ -101,35 +106,43 @@ class Selector:
         extras: list[NetworkDefinition] = []
         override = annotations.get(ann.DEFAULT_NETWORK_ANNOTATION)
         legacy_naming = False
+        delegates = self._delegates(conf) if conf.delegates and not conf.clusterNetwork else None
         if override:
+            # replaces the cluster network only (Multus k8sclient.TryLoadPodDelegates: Delegates[0])
             ns, name = ann.parse_default_network(override, conf.multusNamespace, pod)
             cluster = self._nad(ns, name, conf, pod)
         elif conf.clusterNetwork:
             cluster = self._cluster_network(conf, pod)
-        elif conf.delegates:
-            cluster, extras, legacy_naming = self._delegates(conf)
+        elif delegates is not None:
+            cluster = delegates[0]
         else:
             raise CNIError(Code.INVALID_CONFIG, "multus-dp configuration has no clusterNetwork and no delegates")
         plan.append(Attachment(network=cluster.ref, ifname=req.ifname, config=cluster.config, is_default=True,
                                capability_args=dict(kubelet_args)))
-        if conf.clusterNetwork or override:
-            extras = []  # clusterNetwork overrides `delegates` (as in Multus)
-        if pod_ns not in conf.systemNamespaces:
-            for ref in conf.defaultNetworks:
-                ns, _, name = ref.rpartition("/")
-                extras.append(self._nad(ns or conf.multusNamespace, name, conf, pod))
-        selections = ann.parse_networks_annotation(annotations.get(ann.NETWORKS_ANNOTATION, ""), pod_ns, pod)
-        selected = [(sel, self._selected(sel, conf, pod_ns, pod)) for sel in selections]
+        if conf.clusterNetwork:
+            # clusterNetwork overrides `delegates`; defaultNetworks apply only together with
+            # clusterNetwork and not to systemNamespaces (Multus k8sclient.GetDefaultNetworks)
+            if pod_ns not in conf.systemNamespaces:
+                for ref in conf.defaultNetworks:
+                    ns, _, name = ref.rpartition("/")
+                    extras.append(self._nad(ns or conf.multusNamespace, name, conf, pod))
+        elif delegates is not None:
+            _, extras, legacy_naming = delegates
+        selections = ann.parse_networks_annotation(annotations.get(ann.NETWORKS_ANNOTATION, ""), pod_ns, pod,
+                                                   strict=conf.strictAnnotations)
+        selected = [(sel, *self._selected(sel, conf, pod_ns, pod)) for sel in selections]
 
         taken = {req.ifname} | {sel.interface for sel in selections if sel.interface}
-        names = _auto_names(taken, start=0 if legacy_naming else 1)
+        first = 0 if legacy_naming else 1  # the seed's delegates form numbers from net0
         for definition in extras:
-            plan.append(Attachment(network=definition.ref, ifname=next(names), config=definition.config,
-                                   extra=_resource_extra(definition)))
+            plan.append(Attachment(network=definition.ref, ifname=_auto_name(len(plan) - 1 + first, taken),
+                                   config=definition.config, extra=_resource_extra(definition)))
         device_index: dict[str, int] = {}
-        for sel, definition in selected:
-            ifname = sel.interface or next(names)
-            plan.append(self._selection_attachment(req, conf, sel, definition, ifname, device_index, pod))
+        for sel, definition, notices in selected:
+            ifname = sel.interface or _auto_name(len(plan) - 1 + first, taken)
+            att = self._selection_attachment(req, conf, sel, definition, ifname, device_index, pod)
+            att.notices = notices
+            plan.append(att)
         _number_resources(plan)
         _device_info_files(plan, conf, req)
         return plan
@@ -195,18 +208,30 @@ class Selector:
         rest = [d for i, (_, d) in enumerate(definitions) if i != master]
         return definitions[master][1], rest, bool(masters)
 
-    def _selected(self, sel: ann.NetworkSelection, conf: MultusConf, pod_ns: str, pod: str) -> NetworkDefinition:
+    def _selected(self, sel: ann.NetworkSelection, conf: MultusConf, pod_ns: str,
+                  pod: str) -> tuple[NetworkDefinition, list[Notice]]:
         if conf.namespaceIsolation and sel.namespace != pod_ns and sel.namespace not in conf.global_namespaces():
             raise CNIError(Code.BAD_ANNOTATION, f"pod {pod}: network {sel.ref()} is in another namespace and "
                            f"namespaceIsolation allows only {pod_ns!r} and {conf.global_namespaces()}")
         definition = self._nad(sel.namespace, sel.name, conf, pod)
+        where = f"network {sel.ref()} (element {sel.index + 1})"
+        notices = [Notice(UNSUPPORTED_ANNOTATION_KEY,
+                          f"{where}: key {key!r} of annotation {ann.NETWORKS_ANNOTATION} is not supported and was "
+                          "ignored (as Multus does; strictAnnotations refuses it)")
+                   for key in sel.ignored_keys]
         caps = definition.capabilities()
-        for field_name, capability in REQUEST_CAPABILITIES.items():
-            if getattr(sel, field_name) and capability not in caps:
+        for field_name, (key, capability) in REQUEST_CAPABILITIES.items():
+            if not getattr(sel, field_name) or capability in caps:
+                continue
+            if conf.strictAnnotations:
                 raise CNIError(Code.BAD_ANNOTATION,
-                               f"pod {pod}: network {sel.ref()} (element {sel.index + 1}) requests "
-                               f"{capability!r} but no plugin of that network declares the {capability!r} capability")
-        return definition
+                               f"pod {pod}: {where} requests {key!r} but no plugin of that network declares the "
+                               f"{capability!r} capability (strictAnnotations is on)")
+            also = f"; passed as CNI_ARGS {LEGACY_ARGS[key]}= only" if key in LEGACY_ARGS else "; dropped"
+            notices.append(Notice(CAPABILITY_NOT_DECLARED,
+                                  f"{where} requests {key!r} but no plugin of that network declares the "
+                                  f"{capability!r} capability{also} (as Multus does; strictAnnotations refuses it)"))
+        return definition, notices
 
     def _selection_attachment(self, req: CNIRequest, conf: MultusConf, sel: ann.NetworkSelection,
                               definition: NetworkDefinition, ifname: str, device_index: dict[str, int],
@@ -222,10 +247,19 @@ class Selector:
             args["bandwidth"] = dict(sel.bandwidth)
         if sel.infiniband_guid:
             args["infinibandGUID"] = sel.infiniband_guid
-        device_id = self._device_id(req, sel, definition, device_index, pod)
+        # Multus also hands `mac`/`ips` to every plugin as CNI_ARGS (MAC first, IPs joined by
+        # ","), declared or not: static IPAM and tuning read them there (pkg/multus delegateAdd)
+        cni_args: list[tuple[str, str]] = []
+        if sel.mac:
+            cni_args.append(("MAC", sel.mac))
+        if sel.ips:
+            cni_args.append(("IP", ",".join(sel.ips)))
+        device_id, from_resource = self._device_id(req, sel, definition, device_index, pod)
         config = definition.config
-        if sel.cni_args or device_id:
-            config = _with_plugin_fields(config, sel.cni_args, device_id)
+        if sel.cni_args or from_resource:
+            # a device the kubelet assigned goes into the plugin config too (as Multus'
+            # resourceName path does); an annotation deviceID only as runtimeConfig.deviceID
+            config = _with_plugin_fields(config, sel.cni_args, device_id if from_resource else None)
         if device_id:
             args["deviceID"] = device_id
         if device_id or "CNIDeviceInfoFile" in definition.capabilities():
@@ -234,12 +268,13 @@ class Selector:
                 conf.deviceInfoDir, "cni", f"{sel.namespace}-{sel.name}-{req.container_id}_{ifname}")
         return Attachment(network=definition.ref, ifname=ifname, config=config, capability_args=args,
                           device_id=device_id, default_route=list(sel.default_route),
-                          extra=_resource_extra(definition))
+                          extra=_resource_extra(definition), cni_args=cni_args)
 
     def _device_id(self, req: CNIRequest, sel: ann.NetworkSelection, definition: NetworkDefinition,
-                   device_index: dict[str, int], pod: str) -> str | None:
+                   device_index: dict[str, int], pod: str) -> tuple[str | None, bool]:
         """The kubelet's assignment for the NAD's resourceName wins (as in Multus); else the
-        element's own deviceID; else none (the SR-IOV delegate allocates from its pool)."""
+        element's own deviceID; else none (the SR-IOV delegate allocates from its pool).
+        The flag says whether the ID came from the kubelet's assignment."""
         resource = definition.resource_name
         if resource and self.device_ids is not None and req.pod_uid:
             ids = sorted(self.device_ids(req.pod_uid, resource))
@@ -250,8 +285,8 @@ class Selector:
                                    f"pod {pod}: network {sel.ref()} needs a device of resource {resource!r} but "
                                    f"the kubelet assigned only {len(ids)} ({', '.join(ids)})")
                 device_index[resource] = index + 1
-                return ids[index]
-        return sel.device_id
+                return ids[index], True
+        return sel.device_id, False
 
 
 def _number_resources(plan: list[Attachment]) -> None:
@@ -274,13 +309,16 @@ def _device_info_files(plan: list[Attachment], conf: MultusConf, req: CNIRequest
                 conf.deviceInfoDir, "cni", f"{safe}-{req.container_id}_{att.ifname}")
 
 
-def _auto_names(taken: set[str], start: int):
-    index = start
-    while True:
-        name = f"net{index}"
+def _auto_name(position: int, taken: set[str]) -> str:
+    """Multus names an unnamed attachment by its position in the whole list, the cluster
+    network being 0 (`net<position>`, pkg/multus/multus.go getIfname). Where that name is
+    already taken (an explicit request, e.g. `a,b@net1`, which Multus fails on), the next free one."""
+    index = position
+    while f"net{index}" in taken:
         index += 1
-        if name not in taken:
-            yield name
+    name = f"net{index}"
+    taken.add(name)
+    return name
 
 
 def _resource_extra(definition: NetworkDefinition) -> dict[str, Any]:

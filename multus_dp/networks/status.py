@@ -10,7 +10,7 @@ from .attachment import Attachment
 def status_entry(att: Attachment, result: dict[str, Any] | None,
                  device_info: dict[str, Any] | None = None) -> dict[str, Any]:
     """One entry: name, interface, ips (bare, as Multus writes them), mac, default, dns,
-    device-info, default-route (only when requested)."""
+    gateway (as Multus writes it), device-info, default-route (only when requested)."""
     entry: dict[str, Any] = {"name": att.network}
     result = result or {}
     interfaces = result.get("interfaces") or []
@@ -32,8 +32,25 @@ def status_entry(att: Attachment, result: dict[str, Any] | None,
     entry["default"] = att.is_default
     dns = result.get("dns") or {}
     entry["dns"] = {k: v for k, v in dns.items() if k in ("nameservers", "domain", "search") and v}
+    gateways = default_gateways(result)
+    if gateways:
+        entry["gateway"] = gateways
     if att.default_route:
         entry["default-route"] = list(att.default_route)
     if device_info:
         entry["device-info"] = device_info
     return entry
+
+
+def default_gateways(result: dict[str, Any]) -> list[str]:
+    """The gateways of the result's default routes (0.0.0.0/0, ::/0), as the NAD client's
+    CreateNetworkStatus writes `gateway`; a default route without `gw` adds nothing (Multus
+    would write "<nil>")."""
+    out = []
+    for route in result.get("routes") or []:
+        try:
+            if ipaddress.ip_network(str(route.get("dst")), strict=False).prefixlen == 0 and route.get("gw"):
+                out.append(str(ipaddress.ip_address(route["gw"])))
+        except ValueError:
+            continue
+    return out

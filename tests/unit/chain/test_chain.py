@@ -15,10 +15,14 @@ def env(command: str, plugin_dir, cid: str = "ctr1") -> dict[str, str]:
             "CNI_PATH": str(plugin_dir), "CNI_ARGS": "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=pod1"}
 
 
-def conf(tmp_path, names, version="1.0.0", **extra) -> bytes:
+def conf(tmp_path, names, version="1.0.0", delegate_versions: dict[str, str] | None = None, **extra) -> bytes:
+    """Delegates declare cniVersion 1.0.0, or 1.1.0 when our own config does (GC/STATUS need it)."""
+    versions = delegate_versions or {}
+    default = "1.1.0" if version == "1.1.0" else "1.0.0"
     return json.dumps({"cniVersion": version, "name": "mdp", "stateDir": str(tmp_path / "state"), "binDir": "",
                        "networksDir": str(tmp_path / "none"),
-                       "delegates": [{"cniVersion": "1.0.0", "name": f"net-{n}", "type": n} for n in names],
+                       "delegates": [{"cniVersion": versions.get(n, default), "name": f"net-{n}", "type": n}
+                                     for n in names],
                        **extra}).encode()
 
 
@@ -117,7 +121,7 @@ def test_check_covers_every_attachment_and_skips_old_delegates(fake_plugins, tmp
     new = fake_plugins.make("d0")
     old = fake_plugins.make("d1", versions=["0.1.0", "0.2.0", "0.3.1"])
     third = fake_plugins.make("d2", fail={"CHECK": (7, "net2 is broken")})
-    stdin = conf(tmp_path, ["d0", "d1", "d2"])
+    stdin = conf(tmp_path, ["d0", "d1", "d2"], delegate_versions={"d1": "0.3.1"})  # a 0.3.1 config: no CHECK
     assert handle(env("ADD", fake_plugins.dir), stdin).exit_code == 0
     reply = handle(env("CHECK", fake_plugins.dir), stdin)
     err = json.loads(reply.stdout)

@@ -15,9 +15,10 @@ from multus_dp.cni.invoke import DelegateInvoker, RuntimeConf, find_plugin
 RT = RuntimeConf(container_id="c1", netns="/run/netns/none", ifname="eth0", args=[("IgnoreUnknown", "1")])
 
 
-def net(*types: str, version: str = "1.0.0", **extra) -> object:
-    return parse_network_config({"cniVersion": version, "name": "n1",
-                                 "plugins": [{"type": t, **extra} for t in types]})
+def net(*types: str, version: str | None = "1.0.0", **extra) -> object:
+    """`version=None`: a config without cniVersion."""
+    header = {"cniVersion": version} if version else {}
+    return parse_network_config({**header, "name": "n1", "plugins": [{"type": t, **extra} for t in types]})
 
 
 @pytest.mark.parametrize("bad", ["../../bin/sh", "/bin/true", "a/b", "..", "x\0y", "", ".hidden", 7])
@@ -30,25 +31,52 @@ def test_non_plain_type_refused_nothing_executed(fake_plugins, tmp_path: Path, b
     assert not canary.exists()
 
 
-def test_negotiates_highest_common_and_converts_back(fake_plugins) -> None:
+@pytest.mark.parametrize("version", ["0.2.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"])
+def test_called_with_the_configs_own_version_and_converted_back(fake_plugins, version) -> None:
+    """libcni's rule (and so Multus'): no VERSION probe, the config's cniVersion on stdin; the
+    result is converted for our own use only."""
+    plugin = fake_plugins.make("p", versions=["0.1.0", "0.2.0", "0.3.1"], address="10.9.0.2/24")
+    result = DelegateInvoker().add_list(net("p", version=version), RT, [str(fake_plugins.dir)])
+    assert [c["command"] for c in plugin.calls()] == ["ADD"]
+    assert json.loads(plugin.calls()[-1]["stdin"])["cniVersion"] == version
+    assert result["cniVersion"] == "1.1.0" and result["ips"][0]["address"] == "10.9.0.2/24"
+    assert "version" not in result["ips"][0]
+    assert plugin.calls()[-1]["env"]["CNI_PATH"] == str(fake_plugins.dir)
+
+
+def test_cni_versions_list_picks_the_highest_we_speak(fake_plugins) -> None:
+    plugin = fake_plugins.make("p")
+    conf = parse_network_config({"cniVersion": "0.4.0", "cniVersions": ["0.4.0", "1.0.0", "9.9.9"], "name": "n",
+                                 "plugins": [{"type": "p"}]})
+    DelegateInvoker().add_list(conf, RT, [str(fake_plugins.dir)])
+    assert json.loads(plugin.calls()[-1]["stdin"])["cniVersion"] == "1.0.0"
+
+
+def test_version_we_do_not_speak_is_refused_before_exec(fake_plugins) -> None:
+    plugin = fake_plugins.make("p")
+    with pytest.raises(CNIError) as err:
+        DelegateInvoker().add_list(net("p", version="2.0.0"), RT, [str(fake_plugins.dir)])
+    assert err.value.code == 1 and "2.0.0" in err.value.msg and plugin.calls() == []
+
+
+def test_without_cniversion_negotiates_highest_common(fake_plugins) -> None:
+    """The lenient path kept for configs that declare no cniVersion."""
     old = fake_plugins.make("old", versions=["0.1.0", "0.2.0", "0.3.1"], address="10.9.0.2/24")
-    inv = DelegateInvoker()
-    result = inv.add_list(net("old", version="1.0.0"), RT, [str(fake_plugins.dir)])
-    sent = json.loads(old.calls()[-1]["stdin"])
-    assert sent["cniVersion"] == "0.3.1"
-    assert result["cniVersion"] == "1.1.0" and "version" not in result["ips"][0]
-    assert old.calls()[-1]["env"]["CNI_PATH"] == str(fake_plugins.dir)
+    result = DelegateInvoker().add_list(net("old", version=None), RT, [str(fake_plugins.dir)])
+    assert [c["command"] for c in old.calls()] == ["VERSION", "ADD"]
+    assert json.loads(old.calls()[-1]["stdin"])["cniVersion"] == "0.3.1"
+    assert result["cniVersion"] == "1.1.0"
 
 
 def test_version_probe_cached_per_path_and_mtime(fake_plugins) -> None:
     plugin = fake_plugins.make("p1")
     inv = DelegateInvoker()
     for _ in range(3):
-        inv.add_list(net("p1"), RT, [str(fake_plugins.dir)])
+        inv.add_list(net("p1", version=None), RT, [str(fake_plugins.dir)])
     assert [c["command"] for c in plugin.calls()].count("VERSION") == 1
     time.sleep(0.01)
     os.utime(plugin.path)  # an upgraded binary is probed again
-    inv.add_list(net("p1"), RT, [str(fake_plugins.dir)])
+    inv.add_list(net("p1", version=None), RT, [str(fake_plugins.dir)])
     assert [c["command"] for c in plugin.calls()].count("VERSION") == 2
 
 
@@ -130,9 +158,31 @@ def test_version_cache_on_disk_survives_the_process(fake_plugins, tmp_path: Path
 
     plugin = fake_plugins.make("p1")
     cache_file = str(tmp_path / "versions.json")
-    DelegateInvoker(version_cache=VersionCache(cache_file)).add_list(net("p1"), RT, [str(fake_plugins.dir)])
-    DelegateInvoker(version_cache=VersionCache(cache_file)).add_list(net("p1"), RT, [str(fake_plugins.dir)])
+    unversioned = net("p1", version=None)  # only these are probed
+    DelegateInvoker(version_cache=VersionCache(cache_file)).add_list(unversioned, RT, [str(fake_plugins.dir)])
+    DelegateInvoker(version_cache=VersionCache(cache_file)).add_list(unversioned, RT, [str(fake_plugins.dir)])
     assert [c["command"] for c in plugin.calls()] == ["VERSION", "ADD", "ADD"]
     (tmp_path / "versions.json").write_text("{broken")
-    DelegateInvoker(version_cache=VersionCache(cache_file)).add_list(net("p1"), RT, [str(fake_plugins.dir)])
+    DelegateInvoker(version_cache=VersionCache(cache_file)).add_list(unversioned, RT, [str(fake_plugins.dir)])
     assert [c["command"] for c in plugin.calls()][-2:] == ["VERSION", "ADD"]
+
+
+def test_gc_and_status_skipped_below_a_11_config(fake_plugins) -> None:
+    """libcni sends GC/STATUS only for a list whose cniVersion is 1.1.0 or later."""
+    new = fake_plugins.make("new11", versions=["1.0.0", "1.1.0"])
+    conf = parse_network_config({"cniVersion": "1.0.0", "name": "n", "plugins": [{"type": "new11"}]})
+    inv = DelegateInvoker()
+    assert inv.gc_list(conf, [str(fake_plugins.dir)], []) == []
+    inv.status_list(conf, [str(fake_plugins.dir)])
+    assert new.calls() == []
+
+
+def test_del_of_a_0_3_1_config_gets_no_prev_result(fake_plugins) -> None:
+    plugin = fake_plugins.make("p")
+    prev = {"cniVersion": "1.1.0", "ips": [{"address": "10.0.0.2/24"}]}
+    assert DelegateInvoker().del_list(net("p", version="0.3.1"), RT, [str(fake_plugins.dir)], prev) == []
+    sent = json.loads(plugin.calls()[-1]["stdin"])
+    assert sent["cniVersion"] == "0.3.1" and "prevResult" not in sent
+    DelegateInvoker().del_list(net("p", version="0.4.0"), RT, [str(fake_plugins.dir)], prev)
+    sent = json.loads(plugin.calls()[-1]["stdin"])
+    assert sent["prevResult"]["cniVersion"] == "0.4.0" and sent["prevResult"]["ips"][0]["version"] == "4"

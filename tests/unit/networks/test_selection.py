@@ -41,10 +41,10 @@ def test_comma_form_names_and_order(world) -> None:
     reply = world.call("ADD", conf, {ANN: "net-a, net-b@data0 ,other/net-c"})
     assert reply.exit_code == 0, reply.stdout
     assert ifnames(world, "cluster", "pa", "pb", "pc") == {
-        "cluster": ["eth0"], "pa": ["net1"], "pb": ["data0"], "pc": ["net2"]}
+        "cluster": ["eth0"], "pa": ["net1"], "pb": ["data0"], "pc": ["net3"]}  # net<position>, as Multus
     status = json.loads((world.state / "status" / "ns1_pod1.json").read_text())["networkStatus"]
     assert [s["name"] for s in status] == ["kube-system/cluster-net", "ns1/net-a", "ns1/net-b", "other/net-c"]
-    assert [s["interface"] for s in status] == ["eth0", "net1", "data0", "net2"]
+    assert [s["interface"] for s in status] == ["eth0", "net1", "data0", "net3"]
     assert status[0]["default"] is True and not any(s["default"] for s in status[1:])
     assert world.call("DEL", conf, {ANN: "net-a, net-b@data0 ,other/net-c"}).exit_code == 0
     assert world.journal_ids() == []
