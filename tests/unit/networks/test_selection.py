@@ -179,3 +179,20 @@ def test_device_ids_from_kubelet_assignment(world, tmp_path) -> None:
     env["CNI_CONTAINERID"] = "c2"
     err = json.loads(handle(env, json.dumps(conf).encode(), factory).stdout)
     assert err["code"] == 108 and "intel.com/sriov" in err["msg"]
+
+
+def test_standalone_ignored_requests_are_logged(world, caplog) -> None:
+    """Without Kubernetes there is no Event to send: the log line says what was ignored."""
+    value = json.dumps([{"name": "net-a", "colour": "red", "mac": "02:00:00:00:00:05"}])
+    with caplog.at_level("WARNING"):
+        reply = world.call("ADD", world.conf(clusterNetwork="cluster-net"), {ANN: value})
+    assert reply.exit_code == 0, reply.stdout
+    warned = [r.getMessage() for r in caplog.records if r.name.endswith("chain")]
+    assert any("'colour'" in m and "ns1/net-a" in m and "ignored" in m for m in warned), warned
+    assert any("'mac'" in m and "CNI_ARGS MAC=" in m for m in warned), warned
+    sent = [json.loads(line) for line in (world.plugins.logs / "pa.jsonl").read_text().splitlines()][-1]
+    assert sent["env"]["CNI_ARGS"].endswith(";MAC=02:00:00:00:00:05")
+    # strictAnnotations: the same annotation is refused, nothing runs
+    reply = world.call("ADD", world.conf(clusterNetwork="cluster-net", strictAnnotations=True), {ANN: value},
+                       cid="c2")
+    assert reply.exit_code == 1 and json.loads(reply.stdout)["code"] == 107
