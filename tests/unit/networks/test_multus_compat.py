@@ -20,7 +20,11 @@ Each case lists what Multus does, derived from its code (k8snetworkplumbingwg/mu
 - network-status: NAD client pkg/utils/net-attach-def.go CreateNetworkStatus — name ns/name
   (the conf name for a file), interface/mac of the sandbox interface, bare ips, `gateway` =
   the default routes' gateways, `default` true for the cluster network.
+- the reply: the cluster network's result in the multus config's cniVersion (multus.go CmdAdd,
+  types.PrintResult).
 Where multus-dp deliberately differs (docs/multus-compatibility.md), the case says DIFF and why.
+`default-route` changes the pod's routes, so it is tested with a real netns in
+tests/integration/chain/test_real_networks.py.
 """
 from __future__ import annotations
 
@@ -459,6 +463,9 @@ def test_same_as_multus(world: World, case: Case, mode: str, request: pytest.Fix
         assert world.calls(cid) == [], "a refused ADD ran a delegate"
         return
     assert code == 0, out
+    reply = json.loads(out)
+    assert reply["cniVersion"] == "1.0.0" and [ip["address"] for ip in reply["ips"]] == \
+        [ADDRESSES[case.calls[0].type][0]], reply
     adds = [c for c in world.calls(cid) if c["command"] == "ADD"]
     assert len(adds) == len(case.calls), [(c["type"], c["env"]["CNI_IFNAME"]) for c in adds]
     for seen, want in zip(adds, case.calls):
