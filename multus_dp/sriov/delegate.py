@@ -36,7 +36,7 @@ from multus_dp.netops.types import LinkInfo, LinkOps, VfOps
 
 from .announce import announce
 from .config import SriovConfig, parse_sriov_config
-from .ipam import Ipam
+from .ipam import Ipam, ipam_version
 from .snapshot import VfSnapshot
 from .udevwait import DEFAULT_UDEV_DIR, wait_until_udev_done
 
@@ -164,7 +164,7 @@ class SriovDelegate:
         undo = _Undo()
         undo.push("release allocation", lambda: self.allocator.release(alloc.bdf, owner.container_id))
         try:
-            return self._add(cfg, rt, cni_path, alloc, owner, who, undo, net.cni_version)
+            return self._add(cfg, rt, cni_path, alloc, owner, who, undo, ipam_version(net))
         except CNIError as exc:
             undo.run(who)
             raise exc.prefixed(f"VF {alloc.bdf}") from exc
@@ -173,7 +173,7 @@ class SriovDelegate:
             raise CNIError(Code.INTERNAL, f"VF {alloc.bdf}: {type(exc).__name__}: {exc}") from exc
 
     def _add(self, cfg: SriovConfig, rt: RuntimeConf, cni_path: Sequence[str], alloc: Allocation, owner: Owner,
-             who: str, undo: _Undo, version: str) -> dict[str, Any]:
+             who: str, undo: _Undo, version: str | None) -> dict[str, Any]:
         vf = locate_vf(self.settings.sysfs_root, alloc.bdf, who)
         snap = self._snapshot(alloc, vf, who)
         bind = cfg.bind_vfio and vf.mode == "kernel"
@@ -356,7 +356,7 @@ class SriovDelegate:
         if cfg.ipam:
             self._step(errors, "IPAM", "DEL",
                        lambda: self.ipam.delete(cfg, RuntimeConf(rt.container_id, rt.netns, rt.ifname, rt.args),
-                                                cni_path, net.cni_version, prev))
+                                                cni_path, ipam_version(net), prev))
         if alloc is not None and not errors:
             self.allocator.release(alloc.bdf, owner.container_id)
         return errors
@@ -438,7 +438,7 @@ class SriovDelegate:
                 raise CNIError(Code.INVALID_CONFIG, f"{who}: MAC is {info.mac}, want {cfg.mac}")
         if cfg.ipam and prev:
             self.ipam.check(cfg, RuntimeConf(rt.container_id, rt.netns, rt.ifname, rt.args), cni_path,
-                            net.cni_version, prev)
+                            ipam_version(net), prev)
         return True
 
 
