@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .journal import JournalStore
+from .journal import Journal, JournalStore
 from .publish import FileStatusPublisher
 
 
@@ -30,23 +30,23 @@ def run(args: argparse.Namespace) -> int:
                [[s["name"], s.get("interface", ""), ",".join(s.get("ips", [])), s.get("mac", ""),
                  "yes" if s.get("default") else "", _device(s)] for s in status])
         return 0
-    store = JournalStore(args.state_dir)
-    rows = []
-    records = []
-    for cid in store.list_ids():
-        journal = store.load(cid)
-        if journal is None:
-            continue
-        records.append(journal.to_json())
-        for e in journal.entries:
-            rows.append([journal.pod.label(), cid[:12], e.attachment.network, e.attachment.ifname, e.state])
+    journals = load_journals(args.state_dir)
+    rows = [[j.pod.label(), j.container_id[:12], e.attachment.network, e.attachment.ifname, e.state]
+            for j in journals for e in j.entries]
     if args.json:
-        print(json.dumps(records, indent=2))
+        print(json.dumps([j.to_json() for j in journals], indent=2))
     elif rows:
         _table(["POD", "CONTAINER", "NETWORK", "INTERFACE", "STATE"], rows)
     else:
         print(f"no attachments recorded under {args.state_dir}")
     return 0
+
+
+def load_journals(state_dir: str) -> list[Journal]:
+    """Every attachment journal under `state_dir`."""
+    store = JournalStore(state_dir)
+    journals = (store.load(cid) for cid in store.list_ids())
+    return [journal for journal in journals if journal is not None]
 
 
 def _device(entry: dict) -> str:

@@ -25,17 +25,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.pod:
         return journal_status.run(args)
+    reason = ""
     try:
         state = DaemonClient(args.socket, args.timeout).status()
     except (OSError, ValueError) as exc:
         state = None
         reason = getattr(exc, "strerror", None) or str(exc)
     if args.json:
-        # one JSON document: the daemon's view, or the journals when no daemon answers
-        if state is not None:
-            print(json.dumps({"daemon": state}, indent=2))
-            return 0
-        return journal_status.run(args)
+        # one shape whether or not a daemon answers: scripts test `daemon` for null
+        print(json.dumps({"daemon": state,
+                          "daemonError": None if state is not None else f"not reachable at {args.socket} ({reason})",
+                          "attachments": [j.to_json() for j in journal_status.load_journals(args.state_dir)]},
+                         indent=2))
+        return 0
     if state is None:
         print(f"daemon: not reachable at {args.socket} ({reason})")
         return journal_status.run(args)

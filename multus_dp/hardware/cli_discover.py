@@ -22,6 +22,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not os.path.isdir(args.sysfs_root):
+        print(f"discover: sysfs root {args.sysfs_root} is not a directory", file=sys.stderr)
+        return 2
     try:
         model = sysfs.scan(args.sysfs_root)
         pools_file = args.pools or (pools.DEFAULT_POOLS_FILE if os.path.exists(pools.DEFAULT_POOLS_FILE) else None)
@@ -33,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         json.dump(report, sys.stdout, indent=2)
         sys.stdout.write("\n")
+    elif not discover.has_sriov(report):
+        print(discover.no_sriov_line(report))
     else:
         print(discover.render(report))
     return 0

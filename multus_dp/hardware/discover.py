@@ -32,6 +32,18 @@ def build(model: NodeModel, pool_config: PoolsConfig | None, allocs: list[Alloca
     return out
 
 
+def has_sriov(report: dict[str, Any]) -> bool:
+    """Any SR-IOV capable PF, any VF, or any allocation record to show."""
+    return bool(report["vfs"] or report["allocations"] or any(pf["totalVfs"] for pf in report["pfs"]))
+
+
+def no_sriov_line(report: dict[str, Any]) -> str:
+    pfs = len(report["pfs"])
+    scanned = f"{pfs} network PCI function{'s' if pfs != 1 else ''}, none SR-IOV capable," if pfs \
+        else "no network PCI functions"
+    return f"no SR-IOV on this node: {scanned} under {report['sysfsRoot']}"
+
+
 def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)

@@ -241,11 +241,12 @@ class NodePrep:
                        if self.pool_config is None or p not in self.pool_config.names()]
             if missing:
                 report.problems.append(f"dpdk pools {', '.join(sorted(set(missing)))} are not in the pool config")
-            if report.problems:
-                for problem in report.problems:
-                    self.progress(f"error: {problem}")
+            for problem in report.problems:
+                self.progress(f"error: {problem}")
+            if report.problems and not self.dry_run:
                 self.progress("nothing was changed")
                 return report
+        # a dry run goes on past node-wide problems: it reports every problem in one run
         for spec in self.config.pfs:
             report.pfs.append(self._prepare_pf(spec, model))
             model = sysfs.scan(self.root)

@@ -58,11 +58,33 @@ def convert_error(exc: BaseException) -> ApiError:
         return exc
     if isinstance(exc, ApiException):
         return ApiError(exc.status or None, _status_message(exc.body) or str(exc.reason))
+    refused = _connection_refused(exc)
+    if refused:
+        # urllib3 files a refused connect under its timeout errors: say what really happened
+        return ApiError(None, f"API server unreachable: connection refused ({refused})")
     if isinstance(exc, (ReadTimeoutError, Urllib3Timeout)):
         return ApiError(None, f"API request timed out: {exc}", timed_out=True)
     if isinstance(exc, (HTTPError, OSError)):
         return ApiError(None, f"API unreachable: {exc}")
     raise exc
+
+
+def _connection_refused(exc: BaseException) -> str | None:
+    """The address that refused the connection, when that is the cause somewhere in `exc`'s chain
+    (urllib3 wraps it: MaxRetryError -> NewConnectionError -> ConnectionRefusedError)."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        err = todo.pop()
+        if err is None or id(err) in seen:
+            continue
+        seen.add(id(err))
+        if isinstance(err, ConnectionRefusedError) or "Connection refused" in str(err):
+            conn = getattr(err, "conn", None) or getattr(exc, "conn", None)
+            host, port = getattr(conn, "host", None), getattr(conn, "port", None)
+            return f"{host}:{port}" if host else "the server's address"
+        todo += [getattr(err, "reason", None), err.__cause__, err.__context__]
+    return None
 
 
 class WatchStream:

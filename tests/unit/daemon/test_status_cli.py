@@ -46,7 +46,9 @@ def test_status_shows_the_daemon_in_flight_work_and_attachments(tmp_path: Path,
         assert "ready: yes" in out and "in flight: 0 of max 16" in out
         assert "web/slowpod" in out and "net-a" in out and "added" in out
         assert main(["status", "--socket", daemon.config.socketPath, "--json"]) == 0
-        state = json.loads(capsys.readouterr().out)["daemon"]
+        report = json.loads(capsys.readouterr().out)
+        assert set(report) == {"daemon", "daemonError", "attachments"} and report["daemonError"] is None
+        state = report["daemon"]
         assert state["ready"] is True and state["caches"]["delegateVersions"] == 1
     finally:
         daemon.stop()
@@ -57,3 +59,20 @@ def test_status_without_a_daemon_lists_the_journals(tmp_path: Path, capsys: pyte
     assert main(["status", "--socket", socket, "--state-dir", str(tmp_path / "state")]) == 0
     out = capsys.readouterr().out
     assert f"daemon: not reachable at {socket}" in out and "no attachments recorded" in out
+
+
+def test_status_json_has_one_shape_without_a_daemon(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    make_tracer(tmp_path / "plugins", "tracer", tmp_path / "trace.jsonl")
+    daemon = Daemon(DaemonConfig(socketPath=str(tmp_path / "run" / "d.sock"), stateDir=str(tmp_path / "state"),
+                                 metricsAddress=""))
+    daemon.start()
+    try:
+        assert add(DaemonClient(daemon.config.socketPath), tmp_path, "pod1") == 0
+    finally:
+        daemon.stop()
+    socket = str(tmp_path / "run" / "d.sock")
+    assert main(["status", "--socket", socket, "--state-dir", str(tmp_path / "state"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report) == {"daemon", "daemonError", "attachments"}
+    assert report["daemon"] is None and report["daemonError"].startswith(f"not reachable at {socket}")
+    assert [(a["containerID"], a["pod"]["name"]) for a in report["attachments"]] == [("pod1", "pod1")]

@@ -85,3 +85,36 @@ def test_empty_node(fs, tmp_path, capsys) -> None:
     report = json.loads(capsys.readouterr().out)
     assert (report["pfs"], report["vfs"], report["allocations"]) == ([], [], [])
     assert not (tmp_path / "none").exists()
+
+
+def test_a_node_without_sr_iov_is_said_in_one_line(tmp_path, fs: FakeSysfs) -> None:
+    fs.add_device("0000:00:03.0", driver="virtio-pci", netdevs=["eth0"])
+    proc = subprocess.run([sys.executable, "-m", "multus_dp", "discover", "--sysfs-root", str(fs.root),
+                           "--state-dir", str(tmp_path / "state")], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        f"no SR-IOV on this node: 1 network PCI function, none SR-IOV capable, under {fs.root}"]
+
+
+def test_a_sysfs_root_that_does_not_exist_is_an_error(tmp_path) -> None:
+    missing = tmp_path / "no-such-sys"
+    proc = subprocess.run([sys.executable, "-m", "multus_dp", "discover", "--sysfs-root", str(missing)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stdout == "" and f"sysfs root {missing} is not a directory" in proc.stderr
+
+
+def test_output_into_a_reader_that_went_away_ends_quietly(node) -> None:
+    """`multus-dp discover | head -1`: the reader is gone before we write. Deterministic: the
+    read end of the pipe is closed before the command starts."""
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "multus_dp", "discover", "--json", *node],
+                              stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(write_end)
+    assert proc.stderr == "", proc.stderr
+    assert proc.returncode == 141   # as a Unix tool killed by SIGPIPE

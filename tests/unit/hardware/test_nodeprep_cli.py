@@ -219,3 +219,32 @@ def test_sysfs_root_from_the_config(capsys, tmp_path, fs, core) -> None:
     args = build_parser().parse_args(["node-prep", "--config", str(config)])
     assert cli_nodeprep.run(args, cli_nodeprep.Seams(writer=core, vf_config=FakeVfNetlink(fs))) == 0
     assert fs.numvfs(P0) == 2 and os.path.isdir(tmp_path / "s") is False
+
+
+def test_a_dry_run_reports_every_problem_in_one_run(tmp_path, fs) -> None:
+    """Too few hugepages, a DPDK pool missing from the pool config, a PF that does not exist and
+    a PF asked for more VFs than it has: all four in one dry run, nothing changed."""
+    fs.add_pf(P0, netdev="ens1f0", total_vfs=4)
+    fs.set_hugepages(size_kb=2048, total=16, free=16)
+    config = tmp_path / "node.yaml"
+    config.write_text(f"""
+stateDir: {tmp_path}/state
+pools: {{resourceList: [{{resourceName: netdev, selectors: {{pfNames: [ens1f0]}}}}]}}
+hugepages: [{{size: 2Mi, minFree: 256}}]
+pfs:
+- {{name: ens1f0, numVfs: 8, dpdk: {{pools: [intel.com/dpdk]}}}}
+- {{name: ens9f9, numVfs: 2}}
+""")
+    before = sorted(str(p) for p in fs.root.rglob("*"))
+    proc = subprocess.run([sys.executable, "-m", "multus_dp", "node-prep", "--config", str(config),
+                           "--sysfs-root", str(fs.root), "--dry-run", "--json"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["ok"] is False and report["changed"] is False
+    assert any("16 free 2Mi pages" in p for p in report["problems"])
+    assert any("intel.com/dpdk" in p and "not in the pool config" in p for p in report["problems"])
+    errors = {p["pf"]: p["error"] for p in report["pfs"]}
+    assert errors["ens1f0"] == "check PF: numVfs 8 exceeds sriov_totalvfs 4"
+    assert "no PF named ens9f9" in errors["ens9f9"]
+    assert sorted(str(p) for p in fs.root.rglob("*")) == before

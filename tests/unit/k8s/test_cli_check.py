@@ -59,3 +59,21 @@ def _conf(tmp_path, kubeconfig):
                                 "kubeconfig": str(kubeconfig), "kubeConnectTimeout": 0.5,
                                 "kubeRequestTimeout": 0.5}))
     return path
+
+
+def test_a_refused_connection_is_called_that(tmp_path, capsys) -> None:
+    import socket
+
+    with socket.socket() as probe:   # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "k", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}]}))
+    code, out = run(capsys, "--kubeconfig", str(kubeconfig), "--node", "node1")
+    assert code == 1
+    assert f"API server unreachable: connection refused (127.0.0.1:{port})" in out
+    assert "timed out" not in out
