@@ -13,6 +13,8 @@ REPO = Path(__file__).resolve().parents[3]
 DEPLOY = REPO / "deploy"
 # YAML files in deploy/ that are configs of ours, not Kubernetes objects
 NODE_PREP_CONFIGS = ("examples/node-prep.yaml", "uninstall/node-prep-uninstall.yaml")
+# kustomize's own file (rendered by `kubectl kustomize deploy`, see test_kustomize.py)
+KUSTOMIZATION_FILES = ("kustomization.yaml",)
 
 
 @dataclass
@@ -41,7 +43,7 @@ def kube_docs() -> list[Doc]:
     docs = []
     for path in yaml_files():
         rel = str(path.relative_to(DEPLOY))
-        if rel in NODE_PREP_CONFIGS:
+        if rel in NODE_PREP_CONFIGS or rel in KUSTOMIZATION_FILES:
             continue
         for index, obj in enumerate(d for d in yaml.safe_load_all(path.read_text()) if d is not None):
             docs.append(Doc(rel, index, obj))
