@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+CHROOT = "/usr/sbin/chroot"
+
 
 @dataclass(frozen=True)
 class ExecOutcome:
@@ -35,13 +37,17 @@ class SubprocessExecutor:
     timeout CPython reaps the child by polling with sleeps, which adds about a millisecond
     to every plugin call."""
 
-    def __init__(self, reap_timeout: float = 5.0) -> None:
+    def __init__(self, reap_timeout: float = 5.0, chroot: str | None = None, chroot_command: str = CHROOT) -> None:
         self.reap_timeout = reap_timeout
+        # chrootDir: the plugin runs with this as its root. Through chroot(8), which execs the
+        # plugin in the same process (same PID and process group): no preexec_fn in a
+        # threaded daemon, and the group kill still reaches it.
+        self.prefix = [chroot_command, chroot] if chroot else []
 
     def run(self, path: str, env: dict[str, str], stdin: bytes, timeout: float) -> ExecOutcome:
         start = time.monotonic()
         proc = subprocess.Popen(
-            [path], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            [*self.prefix, path], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             start_new_session=True, close_fds=True,
         )
         expired = threading.Event()

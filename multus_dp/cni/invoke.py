@@ -39,14 +39,22 @@ def check_plugin_type(plugin_type: Any) -> str:
     return plugin_type
 
 
-def find_plugin(plugin_type: str, paths: Sequence[str]) -> str:
+def find_plugin(plugin_type: str, paths: Sequence[str], root: str = "/") -> str:
+    """The plugin's path as the plugin sees it; with a `root` (chrootDir) the file is looked up
+    under it, as the plugin will run there."""
     check_plugin_type(plugin_type)
     for directory in paths:
         candidate = os.path.join(directory, plugin_type)
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+        seen = in_root(root, candidate)
+        if os.path.isfile(seen) and os.access(seen, os.X_OK):
             return candidate
     raise CNIError(Code.DELEGATE_NOT_FOUND,
                    f"failed to find plugin {plugin_type!r} in path {list(paths)}")
+
+
+def in_root(root: str, path: str) -> str:
+    """`path` of the tree rooted at `root` (chrootDir), as this process sees it."""
+    return path if root == "/" else os.path.join(root, path.lstrip("/"))
 
 
 @dataclass
@@ -117,8 +125,12 @@ class DelegateInvoker:
     """Runs plugins. Thread-safe: secondary attachments may run in parallel."""
 
     def __init__(self, executor: Executor | None = None, timeout: float = DEFAULT_DELEGATE_TIMEOUT,
-                 version_cache: VersionCache | None = None, base_env: Mapping[str, str] | None = None) -> None:
-        self.executor = executor or SubprocessExecutor()
+                 version_cache: VersionCache | None = None, base_env: Mapping[str, str] | None = None,
+                 root: str = "/") -> None:
+        # chrootDir (Multus thick's key): plugins run with `root` as their root, so a primary
+        # plugin finds its binaries, configs and state where the host has them
+        self.root = root
+        self.executor = executor or SubprocessExecutor(chroot=None if root == "/" else root)
         self.timeout = timeout
         self.versions = version_cache or VersionCache()
         if base_env is None:
@@ -126,8 +138,13 @@ class DelegateInvoker:
         self.base_env = dict(base_env)
 
     # ---- one plugin -------------------------------------------------------------------
+    def find(self, plugin_type: Any, cni_path: Sequence[str]) -> str:
+        """The plugin binary for `type` in CNI_PATH, looked up where it will run (chrootDir)."""
+        return find_plugin(plugin_type, cni_path, self.root)
+
     def supported_versions(self, path: str, fallback: str) -> tuple[str, ...]:
-        cached = self.versions.get(path)
+        seen = in_root(self.root, path)   # the cache keys on the file as this process sees it
+        cached = self.versions.get(seen)
         if cached is not None:
             return cached
         probe = json.dumps({"cniVersion": fallback}).encode()
@@ -142,7 +159,7 @@ class DelegateInvoker:
                     versions = found
             except (ValueError, AttributeError):
                 pass
-        self.versions.put(path, versions)
+        self.versions.put(seen, versions)
         return versions
 
     def call_version(self, net: NetworkConfig, path: str) -> str:
@@ -237,7 +254,7 @@ class DelegateInvoker:
         return conf
 
     def _resolve(self, net: NetworkConfig, plugin: dict[str, Any], cni_path: Sequence[str]) -> tuple[str, str]:
-        path = find_plugin(plugin.get("type"), cni_path)
+        path = self.find(plugin.get("type"), cni_path)
         return path, self.call_version(net, path)
 
     def add_list(self, net: NetworkConfig, rt: RuntimeConf, cni_path: Sequence[str]) -> dict[str, Any]:
@@ -289,7 +306,7 @@ class DelegateInvoker:
         rt = RuntimeConf(container_id="", netns="", ifname="")
         for plugin in net.plugins:
             try:
-                path = find_plugin(plugin.get("type"), cni_path)
+                path = self.find(plugin.get("type"), cni_path)
                 version = self._gc_version(net, path)
                 if version is None:
                     continue
@@ -305,7 +322,7 @@ class DelegateInvoker:
         """STATUS to plugins that advertise 1.1.0; raises the first plugin's error."""
         rt = RuntimeConf(container_id="", netns="", ifname="")
         for plugin in net.plugins:
-            path = find_plugin(plugin.get("type"), cni_path)
+            path = self.find(plugin.get("type"), cni_path)
             version = self._gc_version(net, path)
             if version is None:
                 continue

@@ -37,6 +37,10 @@ class DaemonConfig(KubeApiKeys):
     # seconds a request may wait for its container, a slot or a running GC before code 11
     queueTimeout: float = Field(default=120.0, gt=0)
     delegateTimeout: float = Field(default=60.0, gt=0)
+    # Multus thick's key: delegates run with this directory as their root (the host's / mounted
+    # into the daemon's container, e.g. /hostroot), so any primary plugin finds its binaries,
+    # configs and state where the host has them; unset: delegates run in the daemon's own root
+    chrootDir: str | None = None
     # seconds a client may take to send its request (headers + config)
     readTimeout: float = Field(default=30.0, gt=0)
     # SIGTERM: seconds in-flight work may take to finish before the daemon exits anyway
@@ -66,6 +70,14 @@ class DaemonConfig(KubeApiKeys):
         if unknown:
             raise ValueError(f"unknown key(s) {', '.join(unknown)}")
         return self
+
+    @field_validator("chrootDir")
+    @classmethod
+    def _chroot(cls, v: str | None) -> str | None:
+        # whether it exists is checked when the daemon starts (the file is also read elsewhere)
+        if v is not None and not v.startswith("/"):
+            raise ValueError(f"{v!r} is not an absolute path (e.g. the host's / mounted at /hostroot)")
+        return None if v in (None, "/") else v
 
     @field_validator("metricsAddress")
     @classmethod

@@ -7,6 +7,7 @@ readiness and VF pool statistics. Everything else in the daemon only sees the re
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,7 +48,7 @@ class DaemonParts:
             local = default_services(conf)
             with guard:
                 invoker = invokers.setdefault(conf.delegateTimeout, DelegateInvoker(
-                    executor=base.invoker.executor, timeout=conf.delegateTimeout,
+                    executor=base.invoker.executor, timeout=conf.delegateTimeout, root=base.invoker.root,
                     version_cache=base.invoker.versions, base_env=base.invoker.base_env))
                 network_source = base.network_source or network_sources.setdefault(conf.networksDir,
                                                                                    local.network_source)
@@ -63,7 +64,9 @@ class DaemonParts:
 
 
 def build_parts(config: DaemonConfig, metrics: DaemonMetrics) -> DaemonParts:
-    invoker = DelegateInvoker(timeout=config.delegateTimeout)
+    if config.chrootDir and not os.path.isdir(config.chrootDir):
+        raise ConfigError(f"chrootDir {config.chrootDir} is not a directory: mount the host's / there")
+    invoker = DelegateInvoker(timeout=config.delegateTimeout, root=config.chrootDir or "/")
     services = Services(invoker=invoker, observe_phase=metrics.observe_phase)
     parts = DaemonParts(services=services, cache_sizes=lambda: {"delegateVersions": _version_cache_size(invoker)})
     _wire_kubernetes(config, parts)

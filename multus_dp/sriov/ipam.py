@@ -6,7 +6,7 @@ from typing import Any
 
 from multus_dp.cni import result as cniresult
 from multus_dp.cni.config import NetworkConfig
-from multus_dp.cni.invoke import DelegateInvoker, RuntimeConf, find_plugin
+from multus_dp.cni.invoke import DelegateInvoker, RuntimeConf
 from multus_dp.cni.versions import LATEST, at_least, require_supported
 
 from .config import SriovConfig
@@ -32,7 +32,7 @@ class Ipam:
 
     def _plugin(self, cfg: SriovConfig, cni_path: Sequence[str], config_version: str | None) -> tuple[str, str]:
         assert cfg.ipam is not None
-        path = find_plugin(cfg.ipam.get("type"), cni_path)
+        path = self.invoker.find(cfg.ipam.get("type"), cni_path)
         if config_version is None:
             return path, self.invoker.negotiate(path, "0.1.0")
         return path, require_supported(config_version)

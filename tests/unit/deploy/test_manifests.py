@@ -180,6 +180,7 @@ def test_daemon_config_is_accepted_by_the_daemon(tmp_path) -> None:
     path.write_text(configmap("multus-dp-daemon")["daemon.yaml"])
     config = load_config(str(path))
     assert config.socketPath == "/run/multus-dp/daemon.sock" and config.stateDir == "/var/lib/multus-dp"
+    assert config.chrootDir == "/hostroot"
     daemonset = one("DaemonSet", "multus-dp")["spec"]["template"]["spec"]
     assert config.shutdownTimeout < daemonset["terminationGracePeriodSeconds"]
 
@@ -270,6 +271,10 @@ def test_daemonset_mounts_every_path_multus_dp_uses() -> None:
     assert {v["configMap"]["name"] for v in volumes.values() if "configMap" in v} == configmaps
     assert spec["serviceAccountName"] == one("ServiceAccount", "multus-dp")["metadata"]["name"]
     assert spec["hostNetwork"] and spec["hostPID"]
+    # chrootDir: the host's whole root, where the daemon config says, seeing later mounts (netns)
+    chroot = yaml.safe_load(configmap("multus-dp-daemon")["daemon.yaml"])["chrootDir"]
+    assert host_path(chroot) == "/" and \
+        next(m for m in daemon["volumeMounts"] if m["mountPath"] == chroot)["mountPropagation"] == "HostToContainer"
 
 
 def test_probes_and_metrics_port() -> None:
