@@ -173,6 +173,17 @@ class Credentials:
             raise CNIError(Code.INVALID_CONFIG, f"cannot load Kubernetes credentials from "
                            f"{self.source.describe()}: {exc}") from exc
         cfg.retries = False  # our own bounded retries decide; urllib3 must not retry behind our back
+        # a token file written by hand often ends with a newline (`echo token > file`); the client
+        # would put it into the header and every request would fail (kubectl trims it too)
+        _trim_api_keys(cfg)
+        reload = cfg.refresh_api_key_hook   # the client re-reads a token file before each request
+
+        def reload_trimmed(c: "Configuration") -> None:
+            if reload is not None:
+                reload(c)
+            _trim_api_keys(c)
+
+        cfg.refresh_api_key_hook = reload_trimmed
         return cfg
 
     def close(self) -> None:
@@ -181,3 +192,7 @@ class Credentials:
                 client.rest_client.close()
             self._old = []
             self._client = None
+
+
+def _trim_api_keys(cfg: "Configuration") -> None:
+    cfg.api_key = {key: value.strip() for key, value in (cfg.api_key or {}).items()}

@@ -23,10 +23,10 @@ SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 
 class DaemonSetPod:
-    def __init__(self, manifest: Path, image: str, root: Path, *, node_name: str, pod_ip: str,
+    def __init__(self, daemonset: dict[str, Any], image: str, root: Path, *, node_name: str, pod_ip: str,
                  redirect: dict[str, Path], configmaps: dict[str, dict[str, str]], service_account: Path,
                  kube_env: dict[str, str]) -> None:
-        self.doc = yaml.safe_load(manifest.read_text())
+        self.doc = daemonset
         self.spec: dict[str, Any] = self.doc["spec"]["template"]["spec"]
         self.image = image
         self.root = root
@@ -92,6 +92,8 @@ class DaemonSetPod:
             kind = (volume.get("hostPath") or {}).get("type", "")
             if kind == "DirectoryOrCreate" or "emptyDir" in volume:
                 source.mkdir(parents=True, exist_ok=True)
+            elif kind == "Directory" and not source.is_dir():   # the kubelet refuses such a pod
+                raise FileNotFoundError(f"hostPath {source} (volume {mount['name']}, type Directory) does not exist")
             options = ["ro"] if mount.get("readOnly") else []
             if mount.get("mountPropagation") == "HostToContainer":
                 options.append("rslave")
@@ -150,6 +152,20 @@ class DaemonSetPod:
             podman("stop", "-t", grace, f"{self.prefix}-{name}", timeout=float(grace) + 30)
             podman("rm", "-f", f"{self.prefix}-{name}")
         self.started.clear()
+
+
+def manifest_objects(path: Path) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+
+
+def daemonset_in(path: Path) -> dict[str, Any]:
+    (found,) = [d for d in manifest_objects(path) if d["kind"] == "DaemonSet"]
+    return found
+
+
+def configmaps_in(*paths: Path) -> dict[str, dict[str, str]]:
+    return {d["metadata"]["name"]: dict(d["data"]) for p in paths for d in manifest_objects(p)
+            if d["kind"] == "ConfigMap"}
 
 
 def podman(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -47,6 +47,19 @@ def test_token_file_named_by_the_kubeconfig_is_reread(emu, tmp_path) -> None:
     assert bearer(emu, mark) == ["Bearer rotated-1", "Bearer rotated-2-longer"]
 
 
+def test_a_token_file_ending_with_a_newline_works(emu, tmp_path) -> None:
+    """`echo token > file`: the newline must not reach the Authorization header."""
+    emu.seed(PODS, pod("web"))
+    token = tmp_path / "token"
+    token.write_text("handwritten\n")
+    kubeconfig = write_kubeconfig(tmp_path / "kc", emu.url, token_file=str(token))
+    sources = build_sources(MultusConf.model_validate({"kubeconfig": str(kubeconfig), "nodeName": "n"}),
+                            watch=False, env={})
+    mark = emu.mark()
+    assert sources.pod_source.get_pod("ns1", "web") is not None
+    assert bearer(emu, mark) == ["Bearer handwritten"]
+
+
 def test_a_401_rereads_the_credentials_and_retries_once(emu, make_sources) -> None:
     emu.seed(PODS, pod("web"))
     sources = make_sources(watch=False)
