@@ -52,9 +52,30 @@ def find_plugin(plugin_type: str, paths: Sequence[str], root: str = "/") -> str:
                    f"failed to find plugin {plugin_type!r} in path {list(paths)}")
 
 
-def in_root(root: str, path: str) -> str:
-    """`path` of the tree rooted at `root` (chrootDir), as this process sees it."""
-    return path if root == "/" else os.path.join(root, path.lstrip("/"))
+def in_root(root: str, path: str, max_links: int = 40) -> str:
+    """`path` of the tree rooted at `root` (chrootDir), as this process sees it. Symlinks are
+    followed inside that tree: a CNI bin dir of links to /usr/lib/cni/... must not resolve to
+    this process's own /usr/lib/cni."""
+    if root == "/":
+        return path
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    resolved: list[str] = []
+    links = 0
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            resolved = resolved[:-1]
+            continue
+        seen = os.path.join(root, *resolved, part)
+        if os.path.islink(seen) and links < max_links:
+            links += 1
+            target = os.readlink(seen)
+            if target.startswith("/"):
+                resolved = []
+            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
+            continue
+        resolved.append(part)
+    return os.path.join(root, *resolved)
 
 
 @dataclass

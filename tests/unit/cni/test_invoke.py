@@ -186,3 +186,23 @@ def test_del_of_a_0_3_1_config_gets_no_prev_result(fake_plugins) -> None:
     DelegateInvoker().del_list(net("p", version="0.4.0"), RT, [str(fake_plugins.dir)], prev)
     sent = json.loads(plugin.calls()[-1]["stdin"])
     assert sent["prevResult"]["cniVersion"] == "0.4.0" and sent["prevResult"]["ips"][0]["version"] == "4"
+
+
+def test_plugins_are_found_in_the_chroot_following_its_own_symlinks(tmp_path) -> None:
+    """chrootDir: a CNI bin dir of links to /usr/lib/cni/... resolves inside the host's tree,
+    not in this process's root (where /usr/lib/cni may not exist)."""
+    from multus_dp.cni.invoke import find_plugin, in_root
+
+    root = tmp_path / "hostroot"
+    (root / "usr/lib/cni").mkdir(parents=True)
+    (root / "usr/lib/cni/hostonly-bridge").write_text("#!/bin/sh\n")
+    (root / "usr/lib/cni/hostonly-bridge").chmod(0o755)
+    (root / "opt/cni/bin").mkdir(parents=True)
+    (root / "opt/cni/bin/hostonly-bridge").symlink_to("/usr/lib/cni/hostonly-bridge")
+    (root / "lib").symlink_to("usr/lib")
+    (root / "opt/cni/bin/relative").symlink_to("../../../lib/cni/hostonly-bridge")
+    assert in_root(str(root), "/opt/cni/bin/hostonly-bridge") == str(root / "usr/lib/cni/hostonly-bridge")
+    assert in_root(str(root), "/opt/cni/bin/relative") == str(root / "usr/lib/cni/hostonly-bridge")
+    assert find_plugin("hostonly-bridge", ["/opt/cni/bin"], str(root)) == "/opt/cni/bin/hostonly-bridge"
+    with pytest.raises(CNIError):
+        find_plugin("hostonly-bridge", ["/opt/cni/bin"])
