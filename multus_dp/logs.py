@@ -13,6 +13,10 @@ _CONTEXT_KEYS = ("pod", "container", "network", "ifname", "command", "phase", "v
 
 
 class JSONFormatter(logging.Formatter):
+    def __init__(self, tracebacks: bool = True) -> None:
+        super().__init__()
+        self.tracebacks = tracebacks
+
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
@@ -22,13 +26,19 @@ class JSONFormatter(logging.Formatter):
             value = getattr(record, key, None)
             if value is not None:
                 out[key] = value
-        if record.exc_info:
+        if record.exc_info and not self.tracebacks:
+            exc = record.exc_info[1]
+            out["error"] = f"{type(exc).__name__}: {exc}"
+        elif record.exc_info:
             out["traceback"] = self.formatException(record.exc_info)
         return json.dumps(out, default=str)
 
 
-def setup(level: str = "info", log_file: str | None = None, to_stderr: bool = True) -> None:
-    """Configure the multus_dp logger once. Never logs to stdout: stdout is the CNI reply."""
+def setup(level: str = "info", log_file: str | None = None, to_stderr: bool = True,
+          stderr_tracebacks: bool = True) -> None:
+    """Configure the multus_dp logger once. Never logs to stdout: stdout is the CNI reply.
+    `stderr_tracebacks=False` (thin mode: stderr goes to the runtime) keeps tracebacks in the
+    log file only; stderr gets the one-line error."""
     root = logging.getLogger("multus_dp")
     for handler in list(root.handlers):
         root.removeHandler(handler)
@@ -45,7 +55,7 @@ def setup(level: str = "info", log_file: str | None = None, to_stderr: bool = Tr
             to_stderr = True
     if to_stderr:
         stream = logging.StreamHandler(sys.stderr)
-        stream.setFormatter(formatter)
+        stream.setFormatter(JSONFormatter(tracebacks=stderr_tracebacks))
         root.addHandler(stream)
 
 

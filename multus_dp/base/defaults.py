@@ -25,3 +25,17 @@ MAC_READBACK_TRIES = 20
 MAC_READBACK_INTERVAL = 0.05     # seconds
 UDEV_SETTLE_TIMEOUT = 5.0        # seconds
 VF_NETDEV_RETURN_TIMEOUT = 10.0  # seconds
+
+# Input bounds: what a caller may send before it is refused with a decode error (code 6).
+# Real configs are a few KB and nest < 10 levels; Kubernetes caps all annotations of an
+# object at 256 KiB. Deeper input would crash a recursive parser (RecursionError).
+MAX_JSON_BYTES = 4 << 20
+MAX_JSON_DEPTH = 64
+
+# Per pod: attachments (cluster network included) and secondaries ADDed at once
+MAX_ATTACHMENTS = 32
+MAX_PARALLEL_DELEGATES = 8
+
+# The shim talks only to a socket served by root, its own uid or this one (the C shim's build
+# default; MULTUS_DP_SOCKET_UID overrides it at run time).
+SOCKET_UID = 0

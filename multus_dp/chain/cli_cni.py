@@ -22,7 +22,7 @@ def run(args: argparse.Namespace | None) -> int:
     from multus_dp.chain.entry import handle
 
     logs.setup(level=os.environ.get("MULTUS_DP_LOG_LEVEL", "warning"),
-               log_file=os.environ.get("MULTUS_DP_LOG_FILE") or _conf_log_file(stdin))
+               log_file=os.environ.get("MULTUS_DP_LOG_FILE") or _conf_log_file(stdin), stderr_tracebacks=False)
     reply = handle(dict(os.environ), stdin)
     if reply.stdout:
         sys.stdout.write(reply.stdout + "\n")
@@ -33,10 +33,11 @@ def run(args: argparse.Namespace | None) -> int:
 def _version_reply(stdin: bytes) -> str:
     import json
 
+    from multus_dp.base.jsonin import decode
     from multus_dp.cni.versions import LATEST, SUPPORTED_VERSIONS, is_supported
 
     try:
-        asked = json.loads(stdin).get("cniVersion") if stdin.strip() else None
+        asked = decode(stdin).get("cniVersion") if stdin.strip() else None
     except (ValueError, AttributeError, UnicodeDecodeError):
         asked = None
     version = asked if isinstance(asked, str) and is_supported(asked) else LATEST
@@ -44,10 +45,10 @@ def _version_reply(stdin: bytes) -> str:
 
 
 def _conf_log_file(stdin: bytes) -> str | None:
-    import json
+    from multus_dp.base.jsonin import decode
 
     try:
-        value = json.loads(stdin).get("logFile")
+        value = decode(stdin).get("logFile")
     except (ValueError, AttributeError, UnicodeDecodeError):
         return None
     return value if isinstance(value, str) and value else None

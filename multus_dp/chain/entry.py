@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from multus_dp import logs
+from multus_dp.base.jsonin import decode
 from multus_dp.cni.config import load_json
 from multus_dp.cni.errors import CNIError, Code
 from multus_dp.cni.invoke import version_reply
@@ -38,7 +39,7 @@ def build_thin_runner(conf: MultusConf) -> ChainRunner:
 
 def _reply_version(stdin: bytes) -> str:
     try:
-        version = json.loads(stdin).get("cniVersion")
+        version = decode(stdin).get("cniVersion")
     except (ValueError, AttributeError, UnicodeDecodeError):
         return LATEST
     return version if isinstance(version, str) and is_supported(version) else LATEST
@@ -50,6 +51,9 @@ def handle(env: Mapping[str, str], stdin: bytes, runner_factory: RunnerFactory =
     start = time.monotonic()
     try:
         req = parse_request(env, stdin)
+        if req.ignored_args:
+            log.warning("%s: invalid pod identity in CNI_ARGS ignored, going on by container ID: %s", req.command,
+                        "; ".join(req.ignored_args), extra={"command": req.command, "container": req.container_id})
         if req.command == "VERSION":
             asked = _reply_version(stdin) if stdin.strip() else LATEST
             return Reply(0, json.dumps(version_reply(asked)))

@@ -121,15 +121,79 @@ class JournalStore:
             return []
         return sorted(p.stem for p in self.dir.glob("*.json"))
 
+    def lock_path(self, container_id: str) -> Path:
+        return self.lock_dir / f"{container_id}.lock"
+
     @contextlib.contextmanager
     def container_lock(self, container_id: str) -> Iterator[None]:
-        """flock per container: two processes never work on one container at once."""
-        self.lock_dir.mkdir(parents=True, exist_ok=True)
-        path = self.lock_dir / f"{container_id}.lock"
-        fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+        """flock per container: two processes never work on one container at once. The lock
+        file goes when nothing is recorded for the container any more (DEL done, ADD rolled
+        back, nothing ever added), so there is not one file per container forever."""
+        fd = self._lock(container_id, blocking=True)
+        assert fd is not None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
             yield
+        finally:
+            self._unlock(container_id, fd)
+
+    def _lock(self, container_id: str, blocking: bool) -> int | None:
+        """The locked fd, or None (not blocking and someone holds it)."""
+        path = self.lock_path(container_id)
+        try:
+            self.lock_dir.mkdir(parents=True, exist_ok=True)
+            while True:
+                fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+                except BlockingIOError:
+                    os.close(fd)
+                    return None
+                except BaseException:
+                    os.close(fd)
+                    raise
+                # the holder before us may have unlinked the file: a lock on that inode guards
+                # nothing (the next locker creates a new file), so lock the path's file again
+                mine = os.fstat(fd)
+                try:
+                    current = os.stat(path)
+                    if (current.st_dev, current.st_ino) == (mine.st_dev, mine.st_ino):
+                        return fd
+                except FileNotFoundError:
+                    pass
+                os.close(fd)
+        except OSError as exc:
+            raise CNIError(Code.STATE_FAILURE, f"cannot lock container {container_id} in {self.lock_dir}: "
+                           f"{exc.strerror or exc}") from exc
+
+    def _unlock(self, container_id: str, fd: int) -> None:
+        try:
+            if not self.path(container_id).exists():
+                # unlinked while still held: a waiter then sees a stale inode and retries
+                with contextlib.suppress(OSError):
+                    os.unlink(self.lock_path(container_id))
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
+
+    def clean_temp_files(self) -> int:
+        """Remove journal temp files (`.<id>.json.XXXXXXXX.tmp`) a killed writer left behind.
+        Each is removed under its container's lock, so no live writer loses its file; a
+        container busy right now is skipped. Returns how many were removed."""
+        if not self.dir.is_dir():
+            return 0
+        removed = 0
+        for tmp in self.dir.glob(".*.json.*.tmp"):
+            container_id = tmp.name[1:].rsplit(".json.", 1)[0]
+            try:
+                fd = self._lock(container_id, blocking=False)
+            except CNIError:
+                continue  # a read-only state dir: nothing can be cleaned now
+            if fd is None:
+                continue
+            try:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+                    removed += 1
+            finally:
+                self._unlock(container_id, fd)
+        return removed

@@ -11,9 +11,9 @@ from pathlib import Path
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from multus_dp.networks.attachment import Notice, PodRef
-
 from multus_dp.base.fileio import atomic_write
+from multus_dp.base.names import label_problem, subdomain_problem
+from multus_dp.networks.attachment import Notice, PodRef
 
 
 class StatusPublisher(Protocol):
@@ -26,12 +26,28 @@ class StatusPublisher(Protocol):
     def withdraw(self, pod: PodRef, container_id: str) -> None: ...
 
 
+# pod names and IPs: readable by root and the daemon's group (a log shipper, `multus-dp status`
+# run by an operator in that group), not by every local user
+STATUS_FILE_MODE = 0o640
+STATUS_DIR_MODE = 0o750
+
+
 class FileStatusPublisher:
     def __init__(self, state_dir: str) -> None:
         self.dir = Path(state_dir) / "status"
 
     def path(self, namespace: str, name: str) -> Path:
+        # the request layer already refused bad names; a journal from before that check must not
+        # steer a write or an unlink out of this directory either
+        problem = label_problem(namespace) or subdomain_problem(name)
+        if problem:
+            raise ValueError(f"pod {namespace}/{name}: {problem}")
         return self.dir / f"{namespace}_{name}.json"
+
+    def _make_dir(self) -> None:
+        if not self.dir.is_dir():
+            self.dir.mkdir(parents=True, mode=STATUS_DIR_MODE, exist_ok=True)
+            self.dir.chmod(STATUS_DIR_MODE)  # mkdir's mode is filtered by the umask
 
     def publish(self, pod: PodRef, container_id: str, status: list[dict[str, Any]],
                 notices: Sequence[Notice] = ()) -> None:
@@ -40,20 +56,21 @@ class FileStatusPublisher:
         body = {"pod": vars(pod), "containerID": container_id,
                 "annotations": {"k8s.v1.cni.cncf.io/network-status": json.dumps(status, indent=4)},
                 "networkStatus": status}
+        path = self.path(pod.namespace or "default", pod.name)
+        self._make_dir()
         # derived data, rewritten on every ADD: no fsync
-        atomic_write(self.path(pod.namespace or "default", pod.name), json.dumps(body).encode(), 0o644,
-                     durable=False)
+        atomic_write(path, json.dumps(body).encode(), STATUS_FILE_MODE, durable=False)
 
     def withdraw(self, pod: PodRef, container_id: str) -> None:
         if not pod.name:
             return
-        path = self.path(pod.namespace or "default", pod.name)
         with contextlib.suppress(FileNotFoundError, ValueError):
+            path = self.path(pod.namespace or "default", pod.name)
             if json.loads(path.read_text()).get("containerID") == container_id:
                 path.unlink()
 
     def read(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
             return json.loads(self.path(namespace, name).read_text())
-        except FileNotFoundError:
+        except (FileNotFoundError, ValueError):  # no such file, or a name that cannot have one
             return None

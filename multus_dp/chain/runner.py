@@ -20,6 +20,7 @@ from multus_dp import logs
 from multus_dp.cni import result as cniresult
 from multus_dp.cni.errors import CNIError, Code
 from multus_dp.cni.config import parse_network_config
+from multus_dp.cni.gc import valid_attachments
 from multus_dp.cni.invoke import RuntimeConf, check_plugin_type
 from multus_dp.cni.request import CNIRequest, parse_cni_args
 from multus_dp.cni.versions import at_least
@@ -89,6 +90,7 @@ class ChainRunner:
             plan = self.select(req, self.conf)
             self._phase("selection", start)
             _log_notices(req, plan)
+            _check_attachment_count(req, plan, self.conf.maxAttachments)
             _check_unique_ifnames(req, plan)
             _check_plugin_types(req, plan)
             journal = Journal(container_id=req.container_id, netns=req.netns, ifname=req.ifname,
@@ -135,7 +137,8 @@ class ChainRunner:
         if not rest:
             return
         if self.conf.parallel and len(rest) > 1:
-            with ThreadPoolExecutor(max_workers=len(rest), thread_name_prefix="delegate") as pool:
+            workers = min(len(rest), self.conf.maxParallelDelegates)
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="delegate") as pool:
                 futures = [pool.submit(self._add_one, journal, e, cni_path) for e in rest]
                 errors = [f.exception() for f in futures]
             for err in errors:  # first failure in declared order
@@ -291,12 +294,11 @@ class ChainRunner:
 
     # ---- GC / STATUS ---------------------------------------------------------------------
     def gc(self, req: CNIRequest, stdin_conf: dict[str, Any]) -> list[CNIError]:
-        valid = stdin_conf.get("cni.dev/valid-attachments")
-        if valid is None:
-            valid = stdin_conf.get("cni.dev/attachments") or []
-        keep = {(str(v.get("containerID")), str(v.get("ifname"))) for v in valid if isinstance(v, dict)}
+        valid = valid_attachments(stdin_conf)  # malformed: a CNI error before anything is deleted
+        keep = {(v["containerID"], v["ifname"]) for v in valid}
         keep_ids = {cid for cid, _ in keep}
         errors: list[CNIError] = []
+        self.journals.clean_temp_files()
         for cid in self.journals.list_ids():
             try:
                 journal = self.journals.load(cid)
@@ -377,6 +379,11 @@ def _log_notices(req: CNIRequest, plan: list[Attachment]) -> None:
         for notice in att.notices:
             log.warning("pod %s: %s", req.pod_label(), notice.message,
                         extra={"pod": req.pod_label(), "network": att.network, "reason": notice.reason})
+def _check_attachment_count(req: CNIRequest, plan: list[Attachment], limit: int) -> None:
+    if len(plan) > limit:
+        raise CNIError(Code.INVALID_CONFIG,
+                       f"pod {req.pod_label()}: {len(plan)} network attachments requested (cluster network "
+                       f"included), at most maxAttachments={limit} are allowed")
 
 
 def _check_unique_ifnames(req: CNIRequest, plan: list[Attachment]) -> None:

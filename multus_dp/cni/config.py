@@ -5,11 +5,12 @@ field a delegate needs is ever lost.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from multus_dp.base.jsonin import decode
 
 from .errors import CNIError, Code
 from .versions import parse
@@ -78,9 +79,10 @@ def _error_text(exc: ValidationError) -> str:
 
 
 def load_json(data: bytes | str, what: str = "network configuration") -> dict[str, Any]:
+    """The one decoder of request input (thin mode and the daemon): bounded in size and depth."""
     try:
-        obj = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
+        obj = decode(data)
+    except ValueError as exc:
         raise CNIError(Code.DECODE_FAILURE, f"cannot decode {what}: {exc}") from exc
     if not isinstance(obj, dict):
         raise CNIError(Code.DECODE_FAILURE, f"{what} must be a JSON object")

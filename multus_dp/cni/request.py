@@ -5,6 +5,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from multus_dp.base.names import label_problem, subdomain_problem
+
 from .errors import CNIError, Code
 
 COMMANDS = ("ADD", "DEL", "CHECK", "VERSION", "GC", "STATUS")
@@ -20,6 +22,12 @@ REQUIRED_ENV: dict[str, tuple[str, ...]] = {
 }
 
 CONTAINER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+# Runtimes use 64 hex digits; every file named after the ID (the journal's temp file
+# `.<id>.json.XXXXXXXX.tmp` is the longest) must stay within NAME_MAX (255 bytes).
+CONTAINER_ID_MAX_BYTES = 200
+# The pod identity names files (`<stateDir>/status/<ns>_<pod>.json`): Kubernetes' own syntax only.
+POD_IDENTITY_RULES = (("K8S_POD_NAMESPACE", label_problem), ("K8S_POD_NAME", subdomain_problem))
+POD_IDENTITY_KEYS = ("K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_UID", "K8S_POD_INFRA_CONTAINER_ID")
 IFNAME_MAX_BYTES = 15
 
 
@@ -69,6 +77,8 @@ class CNIRequest:
     args_raw: str = ""
     path: tuple[str, ...] = ()
     stdin: bytes = b""
+    # DEL only: invalid pod-identity args that were dropped (see parse_request)
+    ignored_args: tuple[str, ...] = ()
 
     @property
     def pod_namespace(self) -> str:
@@ -113,6 +123,9 @@ def parse_request(env: Mapping[str, str], stdin: bytes) -> CNIRequest:
     if missing:
         raise CNIError(Code.INVALID_ENV, f"{command}: required environment variable(s) not set: {', '.join(missing)}")
     container_id = env.get("CNI_CONTAINERID", "")
+    if len(container_id) > CONTAINER_ID_MAX_BYTES:
+        raise CNIError(Code.INVALID_ENV, f"invalid CNI_CONTAINERID {container_id[:64]!r}...: "
+                       f"{len(container_id)} bytes, at most {CONTAINER_ID_MAX_BYTES} accepted")
     if container_id and not CONTAINER_ID_RE.match(container_id):
         raise CNIError(Code.INVALID_ENV, f"invalid CNI_CONTAINERID {container_id!r}: must match "
                        f"{CONTAINER_ID_RE.pattern}")
@@ -120,14 +133,40 @@ def parse_request(env: Mapping[str, str], stdin: bytes) -> CNIRequest:
     if command in ("ADD", "CHECK", "DEL") or ifname:
         check_ifname(ifname)
     args_raw = env.get("CNI_ARGS", "")
+    args = parse_cni_args(args_raw)
+    problems = pod_identity_problems(args)
+    ignored: tuple[str, ...] = ()
+    if problems and command != "DEL":
+        # code 4: CNI_ARGS is part of the environment the runtime set, and it is that
+        # environment (not the network configuration, 7) that is wrong
+        raise CNIError(Code.INVALID_ENV, f"{command}: invalid CNI_ARGS: " + "; ".join(problems.values()))
+    if problems:
+        # DEL stays idempotent: no ADD can have succeeded under an invalid name, so the name
+        # identifies nothing. DEL goes on by container ID alone, as if the runtime had not sent it.
+        # The whole identity goes: half of it (a name without its namespace) names another pod.
+        ignored = tuple(problems.values())
+        args = {k: v for k, v in args.items() if k not in POD_IDENTITY_KEYS}
+        args_raw = ";".join(item for item in args_raw.split(";") if item.partition("=")[0] not in POD_IDENTITY_KEYS)
     path = tuple(p for p in env.get("CNI_PATH", "").split(":") if p)
     return CNIRequest(
         command=command,
         container_id=container_id,
         netns=env.get("CNI_NETNS", ""),
         ifname=ifname,
-        args=parse_cni_args(args_raw),
+        args=args,
         args_raw=args_raw,
         path=path,
         stdin=stdin,
+        ignored_args=ignored,
     )
+
+
+def pod_identity_problems(args: Mapping[str, str]) -> dict[str, str]:
+    """K8S_POD_NAMESPACE / K8S_POD_NAME that are not Kubernetes names -> {key: problem}."""
+    out: dict[str, str] = {}
+    for key, rule in POD_IDENTITY_RULES:
+        value = args.get(key, "")
+        problem = rule(value) if value else None
+        if problem:
+            out[key] = f"{key}={problem}"
+    return out

@@ -4,7 +4,6 @@ Keys are camelCase like the plugin configuration; every path and timeout is here
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from multus_dp.base import defaults
+from multus_dp.base.jsonin import decode
 from multus_dp.base.validation import describe
 from multus_dp.k8s.settings import KubeApiKeys
 
@@ -112,8 +112,8 @@ def load_config(path: str | None, overrides: dict[str, Any] | None = None) -> Da
         except OSError as exc:
             raise ConfigError(f"cannot read daemon config {path}: {exc.strerror}") from exc
         try:
-            loaded = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
-        except (ValueError, yaml.YAMLError) as exc:
+            loaded = decode(text) if path.endswith(".json") else yaml.safe_load(text)
+        except (ValueError, yaml.YAMLError, RecursionError) as exc:  # PyYAML nests recursively
             raise ConfigError(f"daemon config {path} is not valid JSON/YAML: {exc}") from exc
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"daemon config {path} must be an object of keys")

@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import socketserver
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler
@@ -22,12 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from multus_dp import logs
+from multus_dp.base.jsonin import decode
 from multus_dp.chain.entry import Reply, handle
 from multus_dp.chain.journal import JournalStore
 from multus_dp.cni.errors import CNIError, Code
 from multus_dp.cni.request import parse_cni_args
 from multus_dp.cni.versions import LATEST, is_supported
 
+from . import sockdir
 from .concurrency import Busy, ContainerLocks, GCGate, Slots
 from .config import DaemonConfig, parse_address
 from .health import Readiness
@@ -75,6 +78,10 @@ class Daemon:
         self._server = _Server(self)
         self._server.bind_unix(self.config.socketPath)
         self._socket_ino = os.stat(self.config.socketPath).st_ino
+        # journal temp files of a killed daemon (each removed under its container's lock)
+        cleaned = JournalStore(self.config.stateDir).clean_temp_files()
+        if cleaned:
+            log.info("removed %d journal temp file(s) left by an interrupted write", cleaned)
         self._serve_thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
                                               name="daemon-accept", daemon=True)
         self._serve_thread.start()
@@ -209,7 +216,7 @@ class Daemon:
 
     def _remember_state_dir(self, stdin: bytes) -> None:
         with contextlib.suppress(ValueError, AttributeError, TypeError):
-            state_dir = json.loads(stdin).get("stateDir")
+            state_dir = decode(stdin).get("stateDir")
             if isinstance(state_dir, str) and state_dir:
                 self.state_dirs.add(state_dir)
 
@@ -259,11 +266,14 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 
     def bind_unix(self, path: str) -> None:
         directory = Path(path).parent
-        if not directory.exists():
-            directory.mkdir(parents=True, mode=0o700)
-            os.chmod(directory, 0o700)
-        elif directory.stat().st_mode & 0o077:
-            log.warning("socket directory %s is accessible to group/others; the socket itself is 0600", directory)
+        try:
+            sockdir.prepare(directory)
+        except sockdir.UnsafeSocketDir as exc:
+            raise DaemonError(f"refusing to serve: {exc}") from exc
+        except OSError as exc:
+            raise DaemonError(f"cannot prepare the socket directory {directory}: {exc}") from exc
+        if directory.stat().st_mode & 0o077:
+            log.warning("socket directory %s is readable by group/others; the socket itself is 0600", directory)
         if os.path.exists(path) or os.path.islink(path):
             if _socket_answers(path):
                 raise DaemonError(f"another multus-dp daemon is already serving on {path}")
@@ -295,6 +305,11 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             self.daemon.connection_closed()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (BrokenPipeError, ConnectionResetError)):
+            # the shim was killed (runtime timeout) before its reply was written: routine
+            log.info("a client went away before its reply was sent (%s)", type(exc).__name__)
+            return
         log.exception("connection handler failed")
 
 
@@ -385,7 +400,7 @@ def _pod_label(env: dict[str, str]) -> str:
 
 def _reply_version(stdin: bytes) -> str:
     with contextlib.suppress(ValueError, AttributeError, UnicodeDecodeError):
-        version = json.loads(stdin).get("cniVersion")
+        version = decode(stdin).get("cniVersion")
         if isinstance(version, str) and is_supported(version):
             return version
     return LATEST

@@ -7,7 +7,6 @@ capability (containerd fills it in), so no PodSource is needed at all.
 """
 from __future__ import annotations
 
-import json
 import os
 import threading
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 import yaml
 
 from multus_dp import logs
+from multus_dp.base.jsonin import decode
 
 from .sources import LEGACY_GROUP, LEGACY_KIND, NAD_GROUP, NAD_KIND
 
@@ -52,7 +52,7 @@ class DirectoryNetworkSource:
             try:
                 for obj in _objects(path):
                     self._index(obj, path, nads, networks, errors)
-            except (OSError, ValueError, yaml.YAMLError) as exc:
+            except (OSError, ValueError, yaml.YAMLError, RecursionError) as exc:  # YAML nests recursively
                 errors.append(f"{path}: {exc}")
         for err in errors:
             log.warning("network file problem: %s", err)
@@ -91,7 +91,7 @@ class DirectoryNetworkSource:
 def _objects(path: Path) -> list[Any]:
     text = path.read_text()
     if path.suffix == ".json":
-        docs = [json.loads(text)]
+        docs = [decode(text)]
     else:
         docs = [d for d in yaml.safe_load_all(text) if d is not None]
     out: list[Any] = []

@@ -10,12 +10,12 @@
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from multus_dp.base.jsonin import decode
 from multus_dp.base.validation import describe
 from multus_dp.cni.errors import CNIError, Code
 
@@ -187,7 +187,7 @@ def _parse_comma_form(text: str, pod_namespace: str, pod: str) -> list[NetworkSe
 def _parse_json_form(text: str, pod_namespace: str, pod: str, strict: bool) -> list[NetworkSelection]:
     where = f"annotation {NETWORKS_ANNOTATION}"
     try:
-        data = json.loads(text)
+        data = decode(text)
     except ValueError as exc:
         raise _bad(pod, where, f"not valid JSON: {exc}") from exc
     if not isinstance(data, list):
@@ -227,7 +227,7 @@ def parse_legacy_networks(value: str, pod: str) -> list[str]:
     """The seed's `networks` annotation: `[{"name": "flannel-conf"}, {"name": "ptp-conf"}]`."""
     where = f"annotation {LEGACY_NETWORKS_ANNOTATION}"
     try:
-        data = json.loads(value)
+        data = decode(value)
     except ValueError as exc:
         raise _bad(pod, where, f"not valid JSON: {exc}") from exc
     if not isinstance(data, list) or not data:

@@ -48,6 +48,10 @@ class MultusConf(KubeApiKeys):  # Kubernetes API keys: k8s/settings.py
     stateDir: str = defaults.STATE_DIR
     networksDir: str = "/etc/multus-dp/networks.d"
     parallel: bool = True
+    # secondaries of one pod ADDed at once (with parallel), and attachments per pod (cluster
+    # network included): a pod asking for 1000 networks must not cost 1000 threads
+    maxParallelDelegates: int = Field(default=defaults.MAX_PARALLEL_DELEGATES, ge=1)
+    maxAttachments: int = Field(default=defaults.MAX_ATTACHMENTS, ge=1)
     delegateTimeout: float = Field(default=60.0, gt=0)
     fullResult: bool = False
     # refuse (code 107) what Multus ignores: unknown keys in the networks annotation, requests

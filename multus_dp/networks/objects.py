@@ -1,12 +1,12 @@
 """NetworkAttachmentDefinitions, legacy `Network` objects and CNI conf files -> delegate configs."""
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from multus_dp.base.jsonin import decode
 from multus_dp.cni.config import parse_network_config
 from multus_dp.cni.errors import CNIError, Code
 from multus_dp.k8s.sources import RESOURCE_NAME_ANNOTATION
@@ -64,7 +64,7 @@ def nad_definition(obj: Any, ref: str, conf_dirs: list[str]) -> NetworkDefinitio
                            f"named {meta['name']!r} exists in {conf_dirs}")
         return NetworkDefinition(ref, config, resource)
     try:
-        data = json.loads(raw)
+        data = decode(raw)
     except ValueError as exc:
         raise _invalid(kind, ref, f"spec.config is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
@@ -88,7 +88,7 @@ def legacy_network_definition(obj: Any, ref: str) -> NetworkDefinition:
     args = obj.get("args", "[{}]")
     if isinstance(args, str):
         try:
-            args = json.loads(args) if args.strip() else [{}]
+            args = decode(args) if args.strip() else [{}]
         except ValueError as exc:
             raise _invalid(kind, ref, f"\"args\" is not valid JSON: {exc}") from exc
     if not isinstance(args, list) or not args or not all(isinstance(a, dict) for a in args):
