@@ -12,6 +12,10 @@
  * Timeout (seconds): $MULTUS_DP_TIMEOUT, else the config's "daemonTimeout", else the default.
  * Daemon unreachable, too slow or answering garbage -> CNI error code 11 for every command,
  * DEL included: a silent success would leak whatever the pod holds.
+ * Trust: the socket file and the process serving it (SO_PEERCRED, checked after connect and
+ * before anything is sent) must belong to root, to the shim's own uid, or to
+ * $MULTUS_DP_SOCKET_UID (build default DEFAULT_SOCKET_UID, from multus_dp/base/defaults.py).
+ * Anything else is an impostor (a local user who bound a socket of their own): code 113.
  *
  * Plain C and libc; stdout carries only a CNI result or a CNI error.
  */
@@ -23,6 +27,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,12 +35,16 @@
 #ifndef DEFAULT_SOCKET /* passed by setup.py from multus_dp/base/defaults.py */
 #define DEFAULT_SOCKET "/run/multus-dp/daemon.sock"
 #endif
+#ifndef DEFAULT_SOCKET_UID /* passed by setup.py from multus_dp/base/defaults.py */
+#define DEFAULT_SOCKET_UID 0
+#endif
 #define DEFAULT_TIMEOUT_S 300.0
 #define DEFAULT_CNI_VERSION "1.1.0"
 #define MAX_STDIN (16u << 20)
 #define MAX_REPLY (64u << 20)
 
-enum { CODE_INVALID_ENV = 4, CODE_IO = 5, CODE_TRY_AGAIN_LATER = 11 };
+/* 113: multus_dp/cni/errors.py Code.UNTRUSTED_SOCKET */
+enum { CODE_INVALID_ENV = 4, CODE_IO = 5, CODE_TRY_AGAIN_LATER = 11, CODE_UNTRUSTED_SOCKET = 113 };
 
 extern char **environ;
 
@@ -360,6 +369,32 @@ static int socket_file(char *out, size_t outlen) {
     return out[0] ? 0 : -1;
 }
 
+/* ---- trust ---------------------------------------------------------------------------- */
+
+static const char *const UNTRUSTED_HINT =
+    "another local user may have replaced the daemon's socket: check the socket directory's owner and "
+    "mode (the daemon refuses world-writable ones) and restart the daemon; set MULTUS_DP_SOCKET_UID if "
+    "the daemon deliberately runs as a non-root user";
+
+/* The uid the daemon may run as besides root and ourselves; -1 when unset. 0 or an error message. */
+static const char *configured_uid(long *out) {
+    const char *env = getenv("MULTUS_DP_SOCKET_UID");
+    *out = DEFAULT_SOCKET_UID;
+    if (!env || !*env)
+        return NULL;
+    char *stop;
+    errno = 0;
+    long v = strtol(env, &stop, 10);
+    if (errno || stop == env || *stop || v < 0)
+        return "MULTUS_DP_SOCKET_UID is not a uid (a non-negative number)";
+    *out = v;
+    return NULL;
+}
+
+static int trusted_uid(uid_t uid, long configured) {
+    return uid == 0 || uid == geteuid() || (long)uid == configured;
+}
+
 int main(void) {
     struct buf body = {0}, req = {0}, reply = {0};
     const char *command = getenv("CNI_COMMAND");
@@ -408,11 +443,29 @@ int main(void) {
                          command, strerror(errno));
     struct timeval tv = {.tv_sec = (time_t)timeout, .tv_usec = (suseconds_t)((timeout - (double)(time_t)timeout) * 1e6)};
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv); /* bounds connect() and send() */
+    long allowed_uid;
+    const char *uid_problem = configured_uid(&allowed_uid);
+    if (uid_problem)
+        return cni_error(CODE_INVALID_ENV, NULL, "%s", uid_problem);
+    struct stat st;
+    if (lstat(socket_path, &st) == 0 && !trusted_uid(st.st_uid, allowed_uid))
+        return cni_error(CODE_UNTRUSTED_SOCKET, UNTRUSTED_HINT, "%s: refusing to talk to %s: the socket is owned by "
+                         "uid %u, not root or uid %ld", command, socket_path, (unsigned)st.st_uid, allowed_uid);
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
     strcpy(addr.sun_path, socket_path);
     if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0)
         return cni_error(CODE_TRY_AGAIN_LATER, UNREACHABLE_HINT, "%s: multus-dp daemon is not reachable at %s: %s",
                          command, socket_path, strerror(errno));
+    /* the file may have been swapped since lstat: what counts is who serves this connection */
+    struct ucred peer;
+    socklen_t peer_len = sizeof peer;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &peer_len) < 0)
+        return cni_error(CODE_UNTRUSTED_SOCKET, UNTRUSTED_HINT, "%s: cannot tell who serves %s: %s", command,
+                         socket_path, strerror(errno));
+    if (!trusted_uid(peer.uid, allowed_uid))
+        return cni_error(CODE_UNTRUSTED_SOCKET, UNTRUSTED_HINT, "%s: refusing to talk to %s: it is served by uid %u "
+                         "(pid %d), not root or uid %ld", command, socket_path, (unsigned)peer.uid, (int)peer.pid,
+                         allowed_uid);
     if (send_all(fd, req.data, req.len) < 0)
         return cni_error(CODE_TRY_AGAIN_LATER, UNREACHABLE_HINT, "%s: sending the request to the multus-dp daemon "
                          "at %s failed: %s", command, socket_path, strerror(errno));

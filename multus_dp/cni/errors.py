@@ -35,6 +35,7 @@ class Code(IntEnum):
     KERNEL_OPERATION = 110
     ALREADY_ATTACHED = 111
     NOT_READY = 112
+    UNTRUSTED_SOCKET = 113   # the C shim: the daemon socket is not served by root (or the configured uid)
 
 
 class CNIError(Exception):
