@@ -8,7 +8,7 @@ from tests.support.fakeplugin import FakePluginDir
 from tests.support.netns import NetLab
 from tests.support.prereq import require_root
 
-TIERS = ("unit", "integration", "e2e", "lab")
+TIERS = ("unit", "integration", "e2e", "lab", "fuzz")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -119,6 +119,9 @@ def parse_request(env: Mapping[str, str], stdin: bytes) -> CNIRequest:
         raise CNIError(Code.INVALID_ENV, "required environment variable CNI_COMMAND is not set")
     if command not in COMMANDS:
         raise CNIError(Code.INVALID_ENV, f"unknown CNI_COMMAND {command!r}; expected one of {', '.join(COMMANDS)}")
+    for key in ("CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_ARGS", "CNI_PATH"):
+        if "\0" in env.get(key, ""):  # no real environment holds one; a socket client could send it
+            raise CNIError(Code.INVALID_ENV, f"{command}: {key} contains a NUL byte")
     missing = [k for k in REQUIRED_ENV[command] if not env.get(k)]
     if missing:
         raise CNIError(Code.INVALID_ENV, f"{command}: required environment variable(s) not set: {', '.join(missing)}")
