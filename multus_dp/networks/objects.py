@@ -41,6 +41,10 @@ def _metadata(obj: Any, kind: str, ref: str) -> dict[str, Any]:
     meta = obj.get("metadata")
     if not isinstance(meta, dict) or not meta.get("name"):
         raise _invalid(kind, ref, "has no metadata.name")
+    if not isinstance(meta["name"], str):
+        raise _invalid(kind, ref, "metadata.name must be a string")
+    if not isinstance(meta.get("annotations") or {}, dict):
+        raise _invalid(kind, ref, "metadata.annotations must be an object")
     return meta
 
 
@@ -57,6 +61,8 @@ def nad_definition(obj: Any, ref: str, conf_dirs: list[str]) -> NetworkDefinitio
         raise _invalid(kind, ref, "spec.config must be a JSON string")
     annotations = meta.get("annotations") or {}
     resource = annotations.get(RESOURCE_NAME_ANNOTATION) or None
+    if resource is not None and not isinstance(resource, str):
+        raise _invalid(kind, ref, f"annotation {RESOURCE_NAME_ANNOTATION} must be a string")
     if not raw.strip():
         config = find_conf_by_name(meta["name"], conf_dirs)
         if config is None:

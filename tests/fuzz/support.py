@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from hypothesis import event
 from hypothesis import strategies as st
 
 from multus_dp.chain.entry import Reply
@@ -25,6 +26,7 @@ POD_STATE = ("attachments", "locks", "status")
 def check_reply(reply: Reply, what: str) -> dict[str, Any] | None:
     """The reply's JSON (None when empty); fails the example on anything a runtime cannot use."""
     text = reply.stdout.strip()
+    event(f"{what.split()[0]}: exit {reply.exit_code}")   # --hypothesis-show-statistics
     if reply.exit_code == 0:
         if not text:
             return None
