@@ -102,6 +102,7 @@ class ChainRunner:
             try:
                 self._run_adds(journal, cni_path)
                 self._default_routes(journal)
+                result = self._final_result(journal)  # a result the runtime's version cannot carry: undo
             except CNIError as exc:
                 self._rollback(journal, cni_path)
                 raise exc
@@ -110,7 +111,7 @@ class ChainRunner:
                               for e in journal.entries]
             self._publish(journal)
             self._phase("publish", start)
-            return self._final_result(journal)
+            return result
 
     def _default_routes(self, journal: Journal) -> None:
         """`default-route` requests: the pod's default route goes through that attachment."""

@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from multus_dp.base.jsonin import decode
+
 from . import result as cniresult
 from .config import NetworkConfig
 from .errors import CNIError, Code, from_plugin_output
@@ -174,7 +176,7 @@ class DelegateInvoker:
         versions: tuple[str, ...] = (fallback,)
         if outcome.returncode == 0 and not outcome.timed_out:
             try:
-                data = json.loads(outcome.stdout)
+                data = decode(outcome.stdout)
                 found = tuple(v for v in data.get("supportedVersions", []) if isinstance(v, str))
                 if found:
                     versions = found
@@ -240,7 +242,7 @@ class DelegateInvoker:
         if not text:
             raise CNIError(Code.DELEGATE_BAD_OUTPUT, f"plugin {plugin} ADD printed no result")
         try:
-            data = json.loads(text)
+            data = decode(text)
         except ValueError as exc:
             raise CNIError(Code.DELEGATE_BAD_OUTPUT, f"plugin {plugin} ADD printed invalid JSON: {exc}",
                            text[:500].decode(errors="replace")) from exc
@@ -354,7 +356,7 @@ class DelegateInvoker:
 def _plugin_error(plugin: str, command: str, returncode: int, stdout: bytes, stderr: bytes) -> CNIError:
     text = stdout.strip()
     try:
-        data = json.loads(text) if text else None
+        data = decode(text) if text else None
     except ValueError:
         data = None
     if isinstance(data, dict) and ("code" in data or "msg" in data):

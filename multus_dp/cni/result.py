@@ -15,6 +15,10 @@ import copy
 import ipaddress
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from multus_dp.base.validation import describe
+
 from .errors import CNIError, Code
 from .versions import parse, require_supported
 
@@ -129,16 +133,77 @@ def empty_result(version: str) -> Result:
     return {"cniVersion": version}
 
 
+class _Strict(BaseModel):
+    # unknown fields pass through (plugins add their own); known ones must have their type
+    model_config = ConfigDict(extra="allow", strict=True)
+
+
+class _Interface(_Strict):
+    name: str
+    mac: str | None = None
+    sandbox: str | None = None
+
+
+class _IP(_Strict):
+    address: str
+    gateway: str | None = None
+    interface: int | None = Field(default=None, ge=0)
+
+
+class _Route(_Strict):
+    dst: str
+    gw: str | None = None
+
+
+class _DNS(_Strict):
+    nameservers: list[str] | None = None
+    domain: str | None = None
+    search: list[str] | None = None
+    options: list[str] | None = None
+
+
+class _Result(_Strict):
+    cniVersion: str
+    interfaces: list[_Interface] | None = None
+    ips: list[_IP] | None = None
+    routes: list[_Route] | None = None
+    dns: _DNS | None = None
+
+
+class _LegacyIP(_Strict):
+    ip: str
+    gateway: str | None = None
+    routes: list[_Route] | None = None
+
+
+class _LegacyResult(_Strict):
+    cniVersion: str
+    ip4: _LegacyIP | None = None
+    ip6: _LegacyIP | None = None
+    dns: _DNS | None = None
+
+
 def validate(result: Any) -> Result:
-    """Light structural check of a result a delegate printed."""
+    """The structure of a result a delegate printed: a bad one is the delegate's fault (103),
+    found before it reaches conversion, status or the journal."""
     if not isinstance(result, dict):
-        raise CNIError(Code.DECODE_FAILURE, "result is not a JSON object")
+        raise CNIError(Code.DELEGATE_BAD_OUTPUT, "result is not a JSON object")
     version = result.get("cniVersion")
     if not isinstance(version, str):
-        raise CNIError(Code.DECODE_FAILURE, "result has no cniVersion")
+        raise CNIError(Code.DELEGATE_BAD_OUTPUT, "result has no cniVersion")
     require_supported(version)
+    model = _LegacyResult if _is_legacy(version) else _Result
+    try:
+        model.model_validate(result)
+    except ValidationError as exc:
+        raise CNIError(Code.DELEGATE_BAD_OUTPUT, f"invalid result: {describe(exc)}") from exc
+    if model is _LegacyResult:
+        for key in ("ip4", "ip6"):
+            if result.get(key):
+                _family(result[key]["ip"])
+        return result
     for ip in result.get("ips") or []:
-        if not isinstance(ip, dict) or "address" not in ip:
-            raise CNIError(Code.DECODE_FAILURE, f"result ips entry without address: {ip!r}")
         _family(ip["address"])
+    for route in result.get("routes") or []:
+        _family(route["dst"])
     return result

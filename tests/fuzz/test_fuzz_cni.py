@@ -143,3 +143,23 @@ def test_environment(plugins: Path, values: dict[str, str]) -> None:
 def test_runtime_config(plugins: Path, runtime: dict[str, Any]) -> None:
     with scratch() as root:
         add_then_del(plugins, root / "stateDir", confine({**base_conf(), "runtimeConfig": runtime}, root))
+
+
+RESULT = st.one_of(
+    mutate({"cniVersion": "1.0.0", "interfaces": [{"name": "eth0", "sandbox": "/x"}],
+            "ips": [{"address": "10.1.2.3/24", "interface": 0}], "routes": [{"dst": "0.0.0.0/0"}], "dns": {}}
+           ).map(json.dumps),
+    mutate({"cniVersion": "0.2.0", "ip4": {"ip": "10.1.2.3/24", "routes": [{"dst": "0.0.0.0/0"}]}}).map(json.dumps),
+    json_values(8).map(json.dumps), NASTY, st.integers(min_value=1, max_value=100_000).map(lambda n: "[" * n))
+
+
+@given(output=RESULT, version=st.sampled_from(["0.2.0", "0.4.0", "1.0.0"]))
+def test_delegate_output(tmp_path_factory: pytest.TempPathFactory, output: str, version: str) -> None:
+    """What a delegate prints on ADD is input too: a bad result is its fault (never 100), and
+    the ADD rolls back."""
+    with scratch() as root:
+        fake = FakePluginDir(root)
+        fake.make("out", raw_output=output)
+        conf = {**base_conf(), "cniVersion": version, "fullResult": True,
+                "delegates": [{"cniVersion": version, "name": "net-a", "type": "out"}]}
+        add_then_del(fake.dir, root / "stateDir", confine(conf, root))
