@@ -48,9 +48,9 @@ def setup(level: str = "info", log_file: str | None = None, to_stderr: bool = Tr
     formatter = JSONFormatter()
     if log_file:
         try:
-            handler: logging.Handler = logging.FileHandler(log_file)
-            handler.setFormatter(formatter)
-            root.addHandler(handler)
+            file_handler = logging.FileHandler(log_file)
+            file_handler.setFormatter(formatter)
+            root.addHandler(file_handler)
         except OSError:
             to_stderr = True
     if to_stderr:
