@@ -26,7 +26,7 @@ POD_STATE = ("attachments", "locks", "status")
 def check_reply(reply: Reply, what: str) -> dict[str, Any] | None:
     """The reply's JSON (None when empty); fails the example on anything a runtime cannot use."""
     text = reply.stdout.strip()
-    event(f"{what.split()[0]}: exit {reply.exit_code}")   # --hypothesis-show-statistics
+    event(f"{(what.split() or ['?'])[0]}: exit {reply.exit_code}")   # --hypothesis-show-statistics
     if reply.exit_code == 0:
         if not text:
             return None
