@@ -36,6 +36,9 @@ def valid_attachments(conf: Mapping[str, Any]) -> list[dict[str, Any]]:
         raise CNIError(Code.INVALID_CONFIG, f"GC: the configuration has no {VALID_ATTACHMENTS!r} list; "
                        "without it every attachment would count as stale, so nothing was deleted")
     value = conf[key]
+    if value is None:
+        # libcni marshals an empty Go slice as null: a runtime with no sandboxes left sends it
+        return []
     if not isinstance(value, list):
         raise CNIError(Code.INVALID_CONFIG, f"GC: {key!r} must be a list of {{containerID, ifname}} objects, "
                        f"not {type(value).__name__}; nothing was deleted")

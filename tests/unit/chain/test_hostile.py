@@ -107,7 +107,6 @@ MALFORMED_GC = {
     "missing": {},
     "object": {"cni.dev/valid-attachments": {"containerID": "ctr1", "ifname": "eth0"}},
     "string": {"cni.dev/valid-attachments": "ctr1"},
-    "null": {"cni.dev/valid-attachments": None},
     "no ifname": {"cni.dev/valid-attachments": [{"containerID": "ctr1"}]},
     "no containerID": {"cni.dev/valid-attachments": [{"ifname": "eth0"}]},
     "number id": {"cni.dev/valid-attachments": [{"containerID": 1, "ifname": "eth0"}]},
@@ -127,6 +126,16 @@ def test_malformed_gc_deletes_nothing(fake_plugins, tmp_path: Path, case: str) -
     assert reply.exit_code == 1 and err["code"] == 7 and "nothing was deleted" in err["msg"]
     assert plugin.commands() == ["ADD", "ADD"]
     assert sorted(JournalStore(str(tmp_path / "state")).list_ids()) == ["ctr1", "ctr2"]
+
+
+def test_gc_with_null_valid_attachments_deletes_all(fake_plugins, tmp_path: Path) -> None:
+    """libcni sends an empty Go slice as null: no sandbox left, every attachment is stale."""
+    plugin = fake_plugins.make("pa")
+    assert call("ADD", fake_plugins.dir, conf(tmp_path, "pa"))[0] == 0
+    body = {**conf(tmp_path, "pa"), "cni.dev/valid-attachments": None}
+    reply = handle({"CNI_COMMAND": "GC", "CNI_PATH": str(fake_plugins.dir)}, json.dumps(body).encode())
+    assert (reply.exit_code, reply.stdout) == (0, "")
+    assert plugin.commands() == ["ADD", "DEL"] and JournalStore(str(tmp_path / "state")).list_ids() == []
 
 
 @pytest.mark.parametrize("key", ["cni.dev/valid-attachments", "cni.dev/attachments"])
