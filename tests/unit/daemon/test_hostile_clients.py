@@ -100,8 +100,9 @@ def test_a_client_gone_before_its_reply_is_one_info_line(daemon: Daemon, tmp_pat
     records = _Records()
     logger = logging.getLogger("multus_dp.daemon")
     logger.addHandler(records)
-    level = logger.level
+    level, disabled = logger.level, logger.disabled
     logger.setLevel(logging.DEBUG)
+    logger.disabled = False   # a library's logging.config call earlier in the session may have disabled it
     try:
         body = json.dumps({"cniVersion": "1.0.0", "name": "m", "stateDir": str(tmp_path / "state"),
                            "delegates": [{"cniVersion": "1.0.0", "name": "a", "type": "tracer"}]}).encode()
@@ -115,6 +116,7 @@ def test_a_client_gone_before_its_reply_is_one_info_line(daemon: Daemon, tmp_pat
     finally:
         logger.removeHandler(records)
         logger.setLevel(level)
+        logger.disabled = disabled
     errors = [r for r in records.records if r.levelno >= logging.ERROR]
     gone = [r for r in records.records if "went away" in r.getMessage()]
     assert errors == [] and len(gone) == 1 and gone[0].levelno == logging.INFO and gone[0].exc_info is None
