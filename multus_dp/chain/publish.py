@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import stat
 from pathlib import Path
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -45,9 +46,9 @@ class FileStatusPublisher:
         return self.dir / f"{namespace}_{name}.json"
 
     def _make_dir(self) -> None:
-        if not self.dir.is_dir():
-            self.dir.mkdir(parents=True, mode=STATUS_DIR_MODE, exist_ok=True)
-            self.dir.chmod(STATUS_DIR_MODE)  # mkdir's mode is filtered by the umask
+        self.dir.mkdir(parents=True, mode=STATUS_DIR_MODE, exist_ok=True)
+        if stat.S_IMODE(self.dir.stat().st_mode) != STATUS_DIR_MODE:
+            self.dir.chmod(STATUS_DIR_MODE)  # the umask filtered mkdir's mode, or an older version made it 0755
 
     def publish(self, pod: PodRef, container_id: str, status: list[dict[str, Any]],
                 notices: Sequence[Notice] = ()) -> None:

@@ -285,6 +285,9 @@ def test_status_files_are_not_world_readable(fake_plugins, tmp_path: Path) -> No
     status = tmp_path / "state" / "status" / "ns1_pod1.json"
     assert stat.S_IMODE(status.stat().st_mode) == 0o640
     assert stat.S_IMODE(status.parent.stat().st_mode) == 0o750
+    status.parent.chmod(0o755)   # as an older version left it
+    assert call("ADD", fake_plugins.dir, conf(tmp_path, "pa"), cid="ctr2")[0] == 0
+    assert stat.S_IMODE(status.parent.stat().st_mode) == 0o750
 
 
 # ---- networks per pod ------------------------------------------------------------------------
