@@ -380,6 +380,8 @@ def _log_notices(req: CNIRequest, plan: list[Attachment]) -> None:
         for notice in att.notices:
             log.warning("pod %s: %s", req.pod_label(), notice.message,
                         extra={"pod": req.pod_label(), "network": att.network, "reason": notice.reason})
+
+
 def _check_attachment_count(req: CNIRequest, plan: list[Attachment], limit: int) -> None:
     if len(plan) > limit:
         raise CNIError(Code.INVALID_CONFIG,
