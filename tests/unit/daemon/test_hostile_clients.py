@@ -7,6 +7,7 @@ import logging
 import os
 import socket
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -96,7 +97,8 @@ class _Records(logging.Handler):
 
 
 def test_a_client_gone_before_its_reply_is_one_info_line(daemon: Daemon, tmp_path: Path) -> None:
-    make_tracer(tmp_path / "plugins", "tracer", tmp_path / "trace.jsonl", sleep={"ADD": 0.5})
+    trace = tmp_path / "trace.jsonl"
+    make_tracer(tmp_path / "plugins", "tracer", trace, sleep={"ADD": 0.5})
     records = _Records()
     logger = logging.getLogger("multus_dp.daemon")
     logger.addHandler(records)
@@ -112,6 +114,10 @@ def test_a_client_gone_before_its_reply_is_one_info_line(daemon: Daemon, tmp_pat
         sock.connect(daemon.config.socketPath)
         sock.sendall(head + body)
         sock.close()   # what a killed shim does
+        # the delegate ran (so the connection was accepted and counted); then wait for the reply attempt
+        deadline = time.monotonic() + 30
+        while '"end"' not in (trace.read_text() if trace.exists() else "") and time.monotonic() < deadline:
+            time.sleep(0.02)
         assert daemon.wait_idle(30) == []
     finally:
         logger.removeHandler(records)
