@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from multus_dp import logs
 
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from urllib3 import BaseHTTPResponse
 
 log = logs.get("k8s.api")
-T = TypeVar("T")
 MERGE_PATCH = "application/merge-patch+json"
 
 
@@ -152,20 +151,25 @@ class KubeApi:
         self.metrics = metrics
 
     # ---- plumbing ------------------------------------------------------------------------
-    def _call(self, counter: str, fn: Callable[[Any], T]) -> T:
-        """Run fn(api_client); after a 401 re-read the credentials and try once more."""
+    def _call(self, counter: str, verb: str, resource: str, fn: Callable[[Any], "BaseHTTPResponse"]
+              ) -> "BaseHTTPResponse":
+        """Run fn(api_client) -> the raw response; after a 401 re-read the credentials and try
+        once more. Every attempt is counted by verb, resource and HTTP status."""
         self.metrics.inc(counter)
         for attempt in (1, 2):
             try:
-                return fn(self.credentials.client())
+                response = fn(self.credentials.client())
             except Exception as exc:
                 err = convert_error(exc)
+                self.metrics.request(verb, resource, str(err.status) if err.status else "error")
                 if err.status == 401 and attempt == 1:
                     log.warning("API answered 401; re-reading credentials")
                     self.credentials.invalidate()
                     continue
                 self.metrics.inc("api_errors")
                 raise err from exc
+            self.metrics.request(verb, resource, str(getattr(response, "status", "") or "200"))
+            return response
         raise AssertionError("unreachable")
 
     def _timeout(self) -> tuple[float, float]:
@@ -189,8 +193,8 @@ class KubeApi:
     # ---- reads ---------------------------------------------------------------------------
     def list_objects(self, kind: Kind, field_selector: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
         extra = {"field_selector": field_selector} if field_selector else {}
-        body = self._call("api_reads", lambda c: self._json(
-            self._list_call(c, kind, _request_timeout=self._timeout(), **extra)))
+        body = self._json(self._call("api_reads", "list", kind.plural, lambda c: self._list_call(
+            c, kind, _request_timeout=self._timeout(), **extra)))
         items = body.get("items") if isinstance(body, dict) else None
         meta = body.get("metadata") if isinstance(body, dict) else None
         rv = meta.get("resourceVersion") if isinstance(meta, dict) else None
@@ -206,7 +210,8 @@ class KubeApi:
             kwargs["resource_version"] = resource_version
         if field_selector:
             kwargs["field_selector"] = field_selector
-        return WatchStream(self._call("api_watches", lambda c: self._list_call(c, kind, **kwargs)))
+        return WatchStream(self._call("api_watches", "watch", kind.plural,
+                                      lambda c: self._list_call(c, kind, **kwargs)))
 
     def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
         """One object, or None when it does not exist."""
@@ -214,42 +219,57 @@ class KubeApi:
 
         def fetch(c: Any) -> Any:
             if kind == PODS:
-                resp = k.CoreV1Api(c).read_namespaced_pod(name, namespace, _preload_content=False,
+                return k.CoreV1Api(c).read_namespaced_pod(name, namespace, _preload_content=False,
                                                           _request_timeout=self._timeout())
-            else:
-                resp = k.CustomObjectsApi(c).get_namespaced_custom_object(
-                    kind.group, kind.version, namespace, kind.plural, name, _preload_content=False,
-                    _request_timeout=self._timeout())
-            return self._json(resp)
+            return k.CustomObjectsApi(c).get_namespaced_custom_object(
+                kind.group, kind.version, namespace, kind.plural, name, _preload_content=False,
+                _request_timeout=self._timeout())
 
         try:
-            obj = self._call("api_reads", fetch)
+            obj = self._json(self._call("api_reads", "get", kind.plural, fetch))
         except ApiError as err:
             if err.status == 404:
                 return None
             raise
         return obj if isinstance(obj, dict) else None
 
+    def resource_exists(self, kind: Kind) -> bool:
+        """API discovery: does the server serve this resource (is its CRD installed)? One GET of
+        the group/version's resource list; a 404 (the group is unknown) means no."""
+        from kubernetes import client as k
+
+        self.metrics.inc("discovery_checks")
+        try:
+            body = self._json(self._call("api_reads", "get", "discovery", lambda c: k.CustomObjectsApi(
+                c).get_api_resources(kind.group, kind.version, _preload_content=False,
+                                     _request_timeout=self._timeout())))
+        except ApiError as err:
+            if err.status == 404:
+                return False
+            raise
+        resources = body.get("resources") if isinstance(body, dict) else None
+        return any(isinstance(r, dict) and r.get("name") == kind.plural for r in resources or [])
+
     # ---- writes --------------------------------------------------------------------------
     def patch_pod_status(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         """A JSON merge patch on pods/status: only the keys in `patch` change."""
         from kubernetes import client as k
 
-        return self._call("api_writes", lambda c: self._json(k.CoreV1Api(c).patch_namespaced_pod_status(
-            name, namespace, patch, _content_type=MERGE_PATCH, _preload_content=False,
-            _request_timeout=self._timeout())))
+        return self._json(self._call("api_writes", "patch", "pods/status", lambda c: k.CoreV1Api(
+            c).patch_namespaced_pod_status(name, namespace, patch, _content_type=MERGE_PATCH,
+                                           _preload_content=False, _request_timeout=self._timeout())))
 
     def create_event(self, namespace: str, body: dict[str, Any]) -> None:
         from kubernetes import client as k
 
-        self._call("api_writes", lambda c: self._json(k.CoreV1Api(c).create_namespaced_event(
+        self._json(self._call("api_writes", "create", "events", lambda c: k.CoreV1Api(c).create_namespaced_event(
             namespace, body, _preload_content=False, _request_timeout=self._timeout())))
 
     # ---- diagnostics (multus-dp k8s-check) -----------------------------------------------
     def server_version(self) -> str:
         from kubernetes import client as k
 
-        body = self._call("api_reads", lambda c: self._json(k.VersionApi(c).get_code(
+        body = self._json(self._call("api_reads", "get", "version", lambda c: k.VersionApi(c).get_code(
             _preload_content=False, _request_timeout=self._timeout())))
         return str(body.get("gitVersion", "?")) if isinstance(body, dict) else "?"
 
@@ -263,8 +283,8 @@ class KubeApi:
             attrs["subresource"] = subresource
         body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
                 "spec": {"resourceAttributes": attrs}}
-        answer = self._call("api_writes", lambda c: self._json(
+        answer = self._json(self._call("api_writes", "create", "selfsubjectaccessreviews", lambda c: (
             k.AuthorizationV1Api(c).create_self_subject_access_review(
-                body, _preload_content=False, _request_timeout=self._timeout())))
+                body, _preload_content=False, _request_timeout=self._timeout()))))
         allowed = (answer.get("status") or {}).get("allowed") if isinstance(answer, dict) else None
         return allowed if isinstance(allowed, bool) else None

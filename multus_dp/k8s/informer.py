@@ -2,7 +2,10 @@
 
 The loop: LIST (replace the store) -> WATCH from the list's resourceVersion, applying
 events -> when the server closes the watch (its timeout), watch again from the last
-resourceVersion seen. A 410 Gone (the version is too old) relists. Any other failure
+resourceVersion seen. A 410 Gone (the version is too old) relists. An optional resource
+(the legacy `Network` CRD) is first looked up in API discovery: while the server does not
+serve it, the store stays empty and "absent" and discovery is asked again only every
+`recheck` seconds, instead of a failing LIST every backoff period. Any other failure
 (API down, 5xx, bad stream) waits an exponential backoff and relists, so nothing missed
 while disconnected stays in the cache. The store keeps serving the last known state
 meanwhile: a cached pod can be attached and detached while the API is away.
@@ -45,8 +48,12 @@ class Backoff:
 class Informer:
     def __init__(self, api: KubeApi, kind: Kind, store: Store[Any], metrics: KubeMetrics,
                  backoff_max: float, field_selector: str | None = None,
-                 on_recover: Callable[[], None] | None = None) -> None:
+                 on_recover: Callable[[], None] | None = None, optional: bool = False,
+                 recheck: float = 3600.0) -> None:
         self.api = api
+        # optional: ask API discovery before listing, and again every `recheck` s while absent
+        self.optional = optional
+        self.recheck = recheck
         self.on_recover = on_recover  # called when the API answers again after a failure
         self.kind = kind
         self.store = store
@@ -80,6 +87,9 @@ class Informer:
         while not self._stop.is_set():
             try:
                 if need_list:
+                    if self.optional and not self._served():
+                        self._wait(self.recheck)
+                        continue
                     rv = self._list()
                     need_list = False
                 rv, need_list = self._watch(rv)
@@ -89,8 +99,8 @@ class Informer:
                     break
                 if err.status == 404 and need_list:
                     # the CRD is not installed (legacy Networks usually are not): empty, look again later
-                    self.store.replace([], absent=True)
-                    self._wait(self.backoff.cap)
+                    self._mark_absent()
+                    self._wait(self.recheck if self.optional else self.backoff.cap)
                     continue
                 self.store.live = False
                 self.metrics.inc("watch_restarts")
@@ -105,6 +115,19 @@ class Informer:
                 log.exception("%s: informer error", self.kind.describe())
                 need_list = True
                 self._wait(self.backoff.next())
+
+    def _served(self) -> bool:
+        """API discovery: is the resource served? When not, the store is empty and absent."""
+        if self.api.resource_exists(self.kind):
+            return True
+        self._mark_absent()
+        log.info("%s: not served by the API server (CRD not installed); checking again in %.0fs",
+                 self.kind.describe(), self.recheck, extra={"resource": self.kind.describe()})
+        return False
+
+    def _mark_absent(self) -> None:
+        self.store.replace([], absent=True)
+        self.last_error = None
 
     def _wait(self, seconds: float) -> None:
         self._stop.wait(seconds)

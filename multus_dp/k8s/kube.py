@@ -49,7 +49,9 @@ class KubeSources:
             self.informers = [
                 Informer(self.api, PODS, pods, self.metrics, backoff, field_selector=f"spec.nodeName={node}"),
                 Informer(self.api, NADS, nads, self.metrics, backoff),
-                Informer(self.api, NETWORKS, networks, self.metrics, backoff),
+                # the legacy CRD is rarely installed: watched only when API discovery lists it
+                Informer(self.api, NETWORKS, networks, self.metrics, backoff, optional=True,
+                         recheck=settings.kubeLegacyNetworksRecheck),
             ]
         self.pod_store, self.nad_store, self.network_store = pods, nads, networks
         self.pod_source = KubePodSource(self.fetcher, self.metrics, pods)

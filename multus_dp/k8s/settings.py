@@ -33,6 +33,12 @@ class KubeApiKeys(BaseModel):
     kubeBackoffMax: float = Field(default=30.0, gt=0)
     # server-side lifetime of one watch request (then it is resumed from the last resourceVersion)
     kubeWatchTimeout: int = Field(default=300, gt=0)
+    # seconds between API-discovery checks for the legacy `Network` CRD (networks.kubernetes.com)
+    # while it is not installed: most clusters never install it, and asking once an hour costs
+    # the API server nothing (a failed LIST every backoff period from every node did)
+    kubeLegacyNetworksRecheck: float = Field(default=3600.0, gt=0)
+    # threads sending network-status patches and events (one pod's updates stay in order)
+    kubePublishWorkers: int = Field(default=4, ge=1, le=64)
     # in-cluster credentials (re-read whenever the files change)
     kubeTokenFile: str = f"{SA_DIR}/token"
     kubeCAFile: str = f"{SA_DIR}/ca.crt"

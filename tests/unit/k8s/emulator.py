@@ -55,8 +55,13 @@ class PreconditionEmulator(kmock.KubernetesEmulator):
     SelfSubjectAccessReviews are answered by `authorize(resourceAttributes)`, not stored."""
 
     authorize: Callable[[dict[str, Any]], bool] = staticmethod(lambda attrs: True)
+    # seconds a request is held before it is served: a slow API server (0: none)
+    delay: Callable[[Any], float] = staticmethod(lambda request: 0.0)
 
     async def _handle(self, request: Any) -> Any:
+        hold = self.delay(request)
+        if hold > 0:
+            await asyncio.sleep(hold)
         if request.resource is not None and request.resource.plural == "selfsubjectaccessreviews":
             import aiohttp.web
 
@@ -75,7 +80,10 @@ class PreconditionEmulator(kmock.KubernetesEmulator):
 
 
 class Emulator:
-    def __init__(self) -> None:
+    def __init__(self, legacy_crd: bool = True) -> None:
+        """legacy_crd=False: the legacy `Network` CRD is not installed (discovery does not list it,
+        its LIST answers 404)."""
+        self.legacy_crd = legacy_crd
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="kmock", daemon=True)
         self._thread.start()
@@ -95,9 +103,12 @@ class Emulator:
     async def _enter(self) -> kmock.KubernetesEmulator:
         k = PreconditionEmulator()
         await k.__aenter__()
-        for kind, info in ((PODS, dict(kind="Pod", subresources={"status"})),
-                           (NADS, dict(kind="NetworkAttachmentDefinition")),
-                           (NETWORKS, dict(kind="Network")), (EVENTS, dict(kind="Event"))):
+        kinds: list[tuple[Kind, dict[str, Any]]] = [(PODS, dict(kind="Pod", subresources={"status"})),
+                                                    (NADS, dict(kind="NetworkAttachmentDefinition")),
+                                                    (EVENTS, dict(kind="Event"))]
+        if self.legacy_crd:
+            kinds.append((NETWORKS, dict(kind="Network")))
+        for kind, info in kinds:
             k.resources[f"{kind.group}/{kind.version}/{kind.plural}" if kind.group else f"v1/{kind.plural}"] = \
                 kmock.ResourceInfo(namespaced=True, **info)
         k["get /version/"] << {"major": "1", "minor": "30", "gitVersion": "v1.30.0-kmock"}  # the client's spelling
