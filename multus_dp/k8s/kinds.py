@@ -63,7 +63,8 @@ def pod_info(obj: dict[str, Any]) -> PodInfo:
         annotations = {}
     return PodInfo(namespace=str(meta.get("namespace") or ""), name=str(meta.get("name") or ""),
                    uid=str(meta.get("uid") or ""), node_name=str(spec.get("nodeName") or "") if isinstance(spec, dict) else "",
-                   annotations={str(k): str(v) for k, v in annotations.items() if _keep_pod_annotation(str(k))})
+                   annotations={str(k): str(v) for k, v in annotations.items() if _keep_pod_annotation(str(k))},
+                   deletion_timestamp=str(meta.get("deletionTimestamp") or ""))
 
 
 def trim_network_object(obj: dict[str, Any]) -> dict[str, Any]:

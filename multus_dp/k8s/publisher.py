@@ -116,7 +116,18 @@ class KubeStatusPublisher:
             last = self._last_container.get((namespace, pod.name))
         if last is not None and last != container_id:
             return  # a newer sandbox of this pod published since: its status stays
+        if self._being_deleted(namespace, pod.name, pod.uid):
+            # the annotation goes with the pod: a patch would be a wasted write per pod of a churn
+            self.metrics.inc("publish_skipped")
+            with self._cond:
+                self._jobs.pop((namespace, pod.name), None)  # nor send what is still queued
+            return
         self._submit(_Job(namespace, pod.name, pod.uid, container_id, None))
+
+    def _being_deleted(self, namespace: str, name: str, uid: str) -> bool:
+        """The watch cache holds this pod with a deletionTimestamp (thin mode has no cache)."""
+        cached = self.cached_pod(namespace, name) if self.cached_pod is not None else None
+        return cached is not None and bool(cached.deletion_timestamp) and uid_matches(cached, uid)
 
     # ---- queue ---------------------------------------------------------------------------
     def _submit(self, job: _Job) -> None:

@@ -30,6 +30,8 @@ class PodInfo:
     uid: str = ""
     annotations: dict[str, str] = field(default_factory=dict)
     node_name: str = ""
+    # metadata.deletionTimestamp: the pod is being deleted (a DEL then skips the status patch)
+    deletion_timestamp: str = ""
 
 
 class PodSource(Protocol):

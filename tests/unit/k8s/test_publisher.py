@@ -116,3 +116,35 @@ def test_an_event_that_landed_despite_an_error_is_not_sent_twice(emu, make_sourc
     assert [r.method for r in emu.since(mark)] == ["PATCH", "POST"]
     assert sources.metrics.get("events_failed") == 0
     assert len(emu.objects(EVENTS, "ns1")) == 1
+
+
+def test_del_of_a_pod_being_deleted_sends_no_status_patch(emu, make_sources) -> None:
+    deleting = pod("web")
+    deleting["metadata"]["finalizers"] = ["example.com/hold"]   # so DELETE only sets deletionTimestamp
+    emu.seed(PODS, deleting)
+    sources = make_sources()
+    ref = PodRef("ns1", "web", "uid-web")
+    sources.publisher.publish(ref, "c1", ENTRY)
+    assert sources.publisher.flush(10)
+    emu.delete(PODS, "ns1", "web")
+    eventually(lambda: sources.pod_source.cached("ns1", "web").deletion_timestamp,
+               what="the watch to deliver the deletionTimestamp")
+    mark = emu.mark()
+    sources.publisher.withdraw(ref, "c1")
+    assert sources.publisher.flush(10)
+    assert emu.since(mark) == []
+    assert sources.metrics.get("publish_skipped") == 1
+
+
+def test_del_of_a_pod_that_lives_on_withdraws_its_status(emu, make_sources) -> None:
+    emu.seed(PODS, pod("web"))
+    sources = make_sources()
+    ref = PodRef("ns1", "web", "uid-web")
+    sources.publisher.publish(ref, "c1", ENTRY)
+    assert sources.publisher.flush(10)
+    mark = emu.mark()
+    sources.publisher.withdraw(ref, "c1")   # a sandbox re-created: the pod stays
+    assert sources.publisher.flush(10)
+    assert [r.method for r in emu.since(mark)] == ["PATCH"]
+    assert annotation(emu) is None
+    assert sources.metrics.get("publish_skipped") == 0
