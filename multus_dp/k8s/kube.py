@@ -57,7 +57,8 @@ class KubeSources:
         self.pod_source = KubePodSource(self.fetcher, self.metrics, pods)
         self.network_source = KubeNetworkSource(self.fetcher, self.metrics, nads, networks)
         self.publisher = KubeStatusPublisher(self.api, self.metrics, self.node_name, settings.kubeBackoffMax,
-                                             background=watch, cached_pod=self.pod_source.cached)
+                                             background=watch, cached_pod=self.pod_source.cached,
+                                             workers=settings.kubePublishWorkers)
         if self.informers:
             # the API is back: queued publishes need not wait out their backoff
             self.informers[0].on_recover = self.publisher.retry_now

@@ -38,6 +38,7 @@ class KubeMetrics:
         self._counts: Counter[str] = Counter()
         self._requests: Counter[RequestKey] = Counter()
         self.pending: Callable[[], int] = lambda: 0  # set by the publisher: its backlog (a gauge)
+        self.oldest_pending: Callable[[], float] = lambda: 0.0  # and the age of its oldest change
         # set by KubeSources: objects per watch cache (a gauge), e.g. {"pods": 8, "nads": 40}
         self.cache_sizes: Callable[[], dict[str, int]] = lambda: {}
 
@@ -68,6 +69,7 @@ class KubeMetrics:
     def status(self) -> dict[str, Any]:
         """For the daemon's /status: the counters, the backlog, cache sizes and requests by
         `verb resource code`."""
-        return {"counters": self.snapshot(), "publishBacklog": self.pending(), "caches": self.cache_sizes(),
+        return {"counters": self.snapshot(), "publishBacklog": self.pending(),
+                "publishOldestSeconds": round(self.oldest_pending(), 3), "caches": self.cache_sizes(),
                 "requests": {f"{verb} {resource} {code}": n for (verb, resource, code), n in
                              sorted(self.requests().items())}}

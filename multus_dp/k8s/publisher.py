@@ -1,12 +1,15 @@
 """network-status on the pod, published off the ADD's critical path.
 
-`publish()` only queues and returns: a worker thread sends one JSON merge patch to
+`publish()` only queues and returns: a small pool of worker threads (`kubePublishWorkers`,
+default 4, so one slow answer does not hold every other pod's status) sends one JSON merge patch to
 pods/status (the `k8s.v1.cni.cncf.io/network-status` annotation and nothing else, never a
 full object update) and then the events (Warnings for ignored requests, `AddedInterface`). The patch carries the pod's
 UID, which the API server treats as a precondition: a pod re-created under the same name
 answers 409 Conflict instead of receiving the old sandbox's status. Failures are logged,
 counted (`publish_failures`) and retried with an exponential backoff until they land, the
-pod is gone, or it was re-created. Newer work for a pod replaces older queued work.
+pod is gone, or it was re-created. One pod's work is never in flight twice (per-pod order);
+newer work for a pod replaces older queued work (coalescing: only the latest status is sent).
+`pending()` is the backlog, `oldest_seconds()` the age of its oldest unpublished change.
 
 Thin mode (no daemon, the process exits after the ADD) sends the patch inline, once,
 under the request timeout, and never raises.
@@ -62,6 +65,7 @@ class _Job:
     event_attempts: int = 0
     due: float = 0.0
     backoff: Backoff | None = None
+    queued_at: float = 0.0      # when the oldest change this job carries was queued
 
     @property
     def key(self) -> tuple[str, str]:
@@ -79,7 +83,7 @@ class KubeStatusPublisher:
     def __init__(self, api: KubeApi, metrics: KubeMetrics, node_name: str, backoff_max: float,
                  background: bool = True, cached_pod: Callable[[str, str], PodInfo | None] | None = None,
                  now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, workers: int = 4) -> None:
         self.api = api
         self.metrics = metrics
         self.node_name = node_name
@@ -93,8 +97,10 @@ class KubeStatusPublisher:
         self._last_container: dict[tuple[str, str], str] = {}
         self._cond = threading.Condition()
         self._stop = False
-        self._thread: threading.Thread | None = None
+        self.workers = max(1, workers)
+        self._threads: list[threading.Thread] = []
         metrics.pending = self.pending
+        metrics.oldest_pending = self.oldest_seconds
 
     # ---- the StatusPublisher protocol (chain/publish.py) ---------------------------------
     def publish(self, pod: PodLike, container_id: str, status: list[dict[str, Any]],
@@ -138,9 +144,11 @@ class KubeStatusPublisher:
                 else:
                     self._last_container.pop(job.key, None)
                 if self.background:
+                    job.queued_at = self.monotonic()
                     older = self._jobs.get(job.key)
                     if older is not None:
                         job.events = (older.events + job.events)[-MAX_QUEUED_EVENTS:]  # history: keep them
+                        job.queued_at = older.queued_at
                     self._jobs[job.key] = job
                     self._cond.notify_all()
                     return
@@ -152,20 +160,30 @@ class KubeStatusPublisher:
         with self._cond:
             return len(self._jobs) + len(self._busy)
 
+    def oldest_seconds(self) -> float:
+        """Age of the oldest change still queued (0 with an empty backlog): the status lag."""
+        with self._cond:
+            if not self._jobs:
+                return 0.0
+            return max(0.0, self.monotonic() - min(j.queued_at for j in self._jobs.values()))
+
     def start(self) -> None:
-        if not self.background or self._thread is not None:
+        if not self.background or self._threads:
             return
         self._stop = False
-        self._thread = threading.Thread(target=self._worker, name="status-publisher", daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._worker, name=f"status-publisher-{i}", daemon=True)
+                         for i in range(self.workers)]
+        for thread in self._threads:
+            thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         with self._cond:
             self._stop = True
             self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._threads = []
 
     def flush(self, timeout: float) -> bool:
         """Wait until nothing is queued (for shutdown and tests); False on timeout."""
@@ -223,6 +241,7 @@ class KubeStatusPublisher:
         newer = self._jobs.get(job.key)
         if newer is not None:
             newer.events = (job.events + newer.events)[-MAX_QUEUED_EVENTS:]
+            newer.queued_at = min(newer.queued_at, job.queued_at)
             return  # the newer state replaces this one
         job.backoff = job.backoff or Backoff(self.backoff_max)
         job.due = self.monotonic() + job.backoff.next()

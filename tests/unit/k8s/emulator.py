@@ -58,7 +58,19 @@ class PreconditionEmulator(kmock.KubernetesEmulator):
     # seconds a request is held before it is served: a slow API server (0: none)
     delay: Callable[[Any], float] = staticmethod(lambda request: 0.0)
 
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        # (method, path, start, end) of every request served, on the loop's clock: what was in flight at once
+        self.spans: list[tuple[str, str, float, float]] = []
+
     async def _handle(self, request: Any) -> Any:
+        start = asyncio.get_running_loop().time()
+        try:
+            return await self._handle_held(request)
+        finally:
+            self.spans.append((request.method.value, request.url.path, start, asyncio.get_running_loop().time()))
+
+    async def _handle_held(self, request: Any) -> Any:
         hold = self.delay(request)
         if hold > 0:
             await asyncio.sleep(hold)

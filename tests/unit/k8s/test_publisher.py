@@ -148,3 +148,52 @@ def test_del_of_a_pod_that_lives_on_withdraws_its_status(emu, make_sources) -> N
     assert [r.method for r in emu.since(mark)] == ["PATCH"]
     assert annotation(emu) is None
     assert sources.metrics.get("publish_skipped") == 0
+
+
+def slow_status_patches(emu, seconds: float) -> None:
+    emu.react(lambda k: setattr(k, "delay", lambda request: seconds if request.url.path.endswith("/status") else 0.0))
+
+
+def status_spans(emu) -> list[tuple[str, float, float]]:
+    return emu.call(lambda: [(path, start, end) for method, path, start, end in emu.k.spans
+                             if method == "PATCH" and path.endswith("/status")])
+
+
+def test_a_slow_api_server_gets_several_pods_patched_at_once(emu, make_sources) -> None:
+    for i in range(6):
+        emu.seed(PODS, pod(f"web-{i}"))
+    sources = make_sources(kubePublishWorkers=3)
+    slow_status_patches(emu, 0.5)
+    for i in range(6):
+        sources.publisher.publish(PodRef("ns1", f"web-{i}", f"uid-web-{i}"), "c1", ENTRY)
+    assert sources.publisher.pending() == 6          # the backlog gauge: queued + in flight
+    assert sources.metrics.snapshot()["publish_pending"] == 6
+    assert sources.publisher.flush(20)
+    assert sources.publisher.pending() == 0 and sources.publisher.oldest_seconds() == 0.0
+    spans = status_spans(emu)
+    assert len(spans) == 6
+    peak = max(sum(1 for _, s, e in spans if s <= start < e) for _, start, _ in spans)
+    assert peak == 3                                 # kubePublishWorkers in flight, never more
+    assert all(annotation(emu, f"web-{i}") == ENTRY for i in range(6))
+
+
+def test_one_pods_updates_stay_in_order_and_only_the_latest_is_sent(emu, make_sources) -> None:
+    emu.seed(PODS, pod("web"))
+    sources = make_sources(kubePublishWorkers=4)
+    slow_status_patches(emu, 0.5)
+    ref = PodRef("ns1", "web", "uid-web")
+    versions = [[dict(ENTRY[0], ips=[f"10.0.0.{n}"])] for n in range(1, 5)]
+    mark = emu.mark()
+    sources.publisher.publish(ref, "c0", versions[0])
+    eventually(lambda: [r for r in emu.since(mark) if r.method == "PATCH"], what="the first patch in flight")
+    for n, status in enumerate(versions[1:], 1):
+        sources.publisher.publish(ref, f"c{n}", status)
+    assert sources.publisher.pending() == 2          # the first in flight, the latest queued
+    assert sources.publisher.oldest_seconds() >= 0.0
+    assert sources.publisher.flush(20)
+    patches = [json.loads(r.body["metadata"]["annotations"][STATUS]) for r in emu.since(mark) if r.method == "PATCH"]
+    assert patches == [versions[0], versions[-1]]     # v2 and v3 coalesced away
+    spans = sorted(status_spans(emu), key=lambda s: s[1])
+    assert all(a[2] <= b[1] for a, b in zip(spans, spans[1:]))   # never two in flight for one pod
+    assert annotation(emu) == versions[-1]
+    assert len(emu.objects(EVENTS, "ns1")) == 4       # every sandbox's events are history: all sent
