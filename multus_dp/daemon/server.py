@@ -232,6 +232,7 @@ class Daemon:
             "maxConcurrency": self.config.maxConcurrency, "maxQueue": self.config.maxQueue,
             "inFlight": inflight,
             "caches": self.parts.cache_sizes() if self.parts.cache_sizes else {},
+            "kubernetes": self.metrics.kube_status(),
             "attachments": self._attachments(),
             "vfPools": [{"pool": p.pool, "size": p.size, "allocated": p.allocated} for p in pools],
         }

@@ -59,9 +59,15 @@ class KubeSources:
         self.publisher = KubeStatusPublisher(self.api, self.metrics, self.node_name, settings.kubeBackoffMax,
                                              background=watch, cached_pod=self.pod_source.cached,
                                              workers=settings.kubePublishWorkers)
+        self.metrics.cache_sizes = self.cache_sizes
         if self.informers:
             # the API is back: queued publishes need not wait out their backoff
             self.informers[0].on_recover = self.publisher.retry_now
+
+    def cache_sizes(self) -> dict[str, int]:
+        """Objects per watch cache (none in thin mode)."""
+        stores = {"pods": self.pod_store, "nads": self.nad_store, "networks": self.network_store}
+        return {name: len(store) for name, store in stores.items() if store is not None}
 
     def start(self) -> None:
         log.info("Kubernetes sources starting", extra={"source": self.credentials.source.describe(),

@@ -1,0 +1,78 @@
+"""The API load the daemon reports about itself (/metrics and /status) matches the emulator's
+own request log: requests by verb, resource and code, the publish backlog, cache sizes."""
+from __future__ import annotations
+
+from collections import Counter
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from multus_dp.daemon.metrics import DaemonMetrics
+from multus_dp.k8s.kinds import NADS, PODS
+from multus_dp.networks.attachment import PodRef
+
+from .emulator import pod
+from .test_caches import nad
+from .test_publisher import ENTRY
+
+
+def samples(metrics: DaemonMetrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for family in text_string_to_metric_families(metrics.exposition().decode()):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def emulator_log(emu) -> Counter[tuple[str, str]]:
+    """(verb, resource) of multus-dp's requests as the API server saw them."""
+    counted: Counter[tuple[str, str]] = Counter()
+    for r in emu.requests():
+        parts = [p for p in r.path.split("/") if p]
+        if "namespaces" in parts:
+            parts = parts[parts.index("namespaces") + 2:]
+        elif parts[0] == "apis":
+            parts = parts[3:] or ["discovery"]
+        else:
+            parts = parts[2:]
+        resource = "/".join(parts[:1] + parts[2:3])
+        verb = {"PATCH": "patch", "POST": "create"}.get(r.method) or (
+            "watch" if r.watch else "list" if len(parts) == 1 and r.method == "GET" and resource != "discovery"
+            else "get")
+        counted[(verb, resource)] += 1
+    return counted
+
+
+def test_metrics_count_what_the_api_server_saw(emu, make_sources) -> None:
+    emu.seed(PODS, pod("web"))
+    emu.seed(NADS, nad("net-a"))
+    emu.seed(NADS, nad("net-b", namespace="ns2"))
+    sources = make_sources()
+    sources.publisher.publish(PodRef("ns1", "web", "uid-web"), "c1", ENTRY)
+    assert sources.publisher.flush(10)
+    assert sources.pod_source.get_pod("ns1", "ghost") is None      # a miss: one GET answered 404
+    metrics = DaemonMetrics()
+    metrics.kube = sources.metrics
+    seen = samples(metrics)
+    ours = Counter({(dict(k)["verb"], dict(k)["resource"]): int(v) for (name, k), v in seen.items()
+                    if name == "multus_dp_api_requests_total"})
+    assert ours == emulator_log(emu)
+    assert seen[("multus_dp_api_requests_total", (("code", "404"), ("resource", "pods"), ("verb", "get")))] == 1
+    assert seen[("multus_dp_api_requests_total", (("code", "200"), ("resource", "pods/status"),
+                                                  ("verb", "patch")))] == 1
+    assert seen[("multus_dp_cache_objects", (("cache", "nads"),))] == 2
+    assert seen[("multus_dp_cache_objects", (("cache", "pods"),))] == 1
+    assert seen[("multus_dp_publish_backlog", ())] == 0
+    assert seen[("multus_dp_network_status_publishes_total", (("result", "ok"),))] == 1
+    assert seen[("multus_dp_events_total", (("result", "ok"),))] == 1
+    assert seen[("multus_dp_api_watch_restarts_total", ())] == 0
+    status = metrics.kube_status()
+    assert status is not None
+    assert status["caches"] == {"pods": 1, "nads": 2, "networks": 0}
+    assert status["publishBacklog"] == 0 and status["counters"]["publish_ok"] == 1
+    assert status["requests"]["patch pods/status 200"] == 1
+
+
+def test_no_kubernetes_no_api_families() -> None:
+    metrics = DaemonMetrics()
+    assert metrics.kube_status() is None
+    assert b"multus_dp_api_requests" not in metrics.exposition()
