@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-ALL_SCENARIOS = (1, 2, 3, 4, 5)
+ALL_SCENARIOS = (1, 2, 3, 4, 5, 6)
+DEFAULT_SCENARIOS = (1, 2, 3, 4, 5)   # 6 (a cluster on one machine) runs when asked for
 RUNNERS = ("floor", "thin", "thick")
 
 
@@ -47,8 +48,9 @@ def _names(value: str) -> list[str]:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--scenarios", type=_int_list, default=list(ALL_SCENARIOS),
-                        help="comma list: 1 seed pod, 2 four networks, 3 vFW pod, 4 burst, 5 API load (default all)")
+    parser.add_argument("--scenarios", type=_int_list, default=list(DEFAULT_SCENARIOS),
+                        help="comma list: 1 seed pod, 2 four networks, 3 vFW pod, 4 burst, 5 API load, "
+                             "6 a cluster on one machine (default 1-5)")
     parser.add_argument("--runners", type=_names, default=list(RUNNERS),
                         help="comma list of floor, thin, thick (default all; a runner that cannot start is reported)")
     parser.add_argument("--reference", metavar="PATH",
@@ -58,6 +60,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rounds", type=int, default=5,
                         help="scenario 4: measured rounds of --pods pods at once (default 5)")
     parser.add_argument("--pods", type=int, default=32, help="scenario 4: pods attached at once (default 32)")
+    parser.add_argument("--cluster-nodes", type=int, default=5, help="scenario 6: daemons (nodes) (default 5)")
+    parser.add_argument("--cluster-pods", type=int, default=4, help="scenario 6: pods per node (default 4)")
+    parser.add_argument("--cluster-networks", type=int, default=2,
+                        help="scenario 6: NADs per pod, besides the cluster network (default 2)")
+    parser.add_argument("--cluster-idle", type=float, default=30.0,
+                        help="scenario 6: seconds of each idle window (default 30; 300 for the 5-minute figure)")
+    parser.add_argument("--cluster-no-legacy-crd-pass", action="store_true",
+                        help="scenario 6: skip the second start-up + idle window with the legacy Network CRD")
     parser.add_argument("--cni-dir", default=_default_cni_dir(),
                         help="where the delegate plugins are (default /usr/lib/cni, else /opt/cni/bin)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help=f"results directory (default {RESULTS_DIR})")
@@ -88,6 +98,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.runs < 1 or args.warmup < 0 or args.rounds < 1 or args.pods < 1:
         print("multus-dp bench: --runs, --rounds and --pods must be >= 1, --warmup >= 0", file=sys.stderr)
+        return 2
+    if min(args.cluster_nodes, args.cluster_pods, args.cluster_networks) < 1 or args.cluster_idle <= 0:
+        print("multus-dp bench: --cluster-nodes, --cluster-pods, --cluster-networks must be >= 1, "
+              "--cluster-idle > 0", file=sys.stderr)
         return 2
     if args.reference and not os.access(args.reference, os.X_OK):
         print(f"multus-dp bench: --reference {args.reference} is not an executable file", file=sys.stderr)

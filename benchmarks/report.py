@@ -40,6 +40,9 @@ def markdown(doc: dict[str, Any]) -> str:
         if sc.get("status") == "pending":
             lines += [f"**Pending** — {sc['pending']}", ""]
             continue
+        if "cluster" in sc:
+            lines += cluster_markdown(sc["cluster"])
+            continue
         if "api" in sc:
             lines += ["| cache | requests per ADD (median) | per DEL | ADD by kind (per pod) | DEL by kind | "
                       "ADD ms | DEL ms |", "|---|---|---|---|---|---|---|"]
@@ -95,6 +98,68 @@ def markdown(doc: dict[str, Any]) -> str:
             lines.append(f"| {t['target']} | {t['limit']} | {value} | {met}{' — ' + t['note'] if t['note'] else ''} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _kinds(by_kind: dict[str, Any], what: str = "requests") -> str:
+    parts = [f"{k} {v[what]:g}" for k, v in by_kind.items() if v[what]]
+    return ", ".join(parts) or "none"
+
+
+def _detail(parts: dict[str, Any]) -> str:
+    return ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in parts.items())
+
+
+def cluster_markdown(c: dict[str, Any]) -> list[str]:
+    """Scenario 6: per-daemon start-up/idle, per-pod ADD/DEL, and the 300-node extrapolation."""
+    o = c["options"]
+    lines = [f"{o['nodes']} daemons, {o['pods_per_node']} pods per node, {o['networks_per_pod']} NAD(s) per pod "
+             f"+ the cluster network; idle windows of {o['idle_seconds']:g} s. Requests and bytes as the API server "
+             "saw them, per daemon (medians over daemons) or per pod; watch bytes are events streamed on open "
+             "watches.", ""]
+    if c.get("failed"):
+        lines += [f"**Broken** — {c['failed']}", ""]
+    rows = [("start-up", c.get("startup")), ("idle", c.get("idle")),
+            ("start-up, legacy CRD installed", c.get("startup_with_legacy_crd")),
+            ("idle, legacy CRD installed", c.get("idle_with_legacy_crd"))]
+    lines += ["| per daemon | requests | bytes | by verb/resource (requests) | time to ready s (median/max) | "
+              "RSS MB (median/max) |", "|---|---|---|---|---|---|"]
+    for label, w in rows:
+        if not w:
+            continue
+        ready, rss = w.get("ready_seconds"), w.get("rss_mb")
+        ready_cell = f"{ready['median']:g} / {ready['max']:g}" if ready else "–"
+        rss_cell = f"{rss['median']:g} / {rss['max']:g}" if rss else "–"
+        per_min = f" ({w['requests_per_minute_per_daemon']:g}/min)" if "requests_per_minute_per_daemon" in w else ""
+        lines.append(f"| {label} ({w['seconds']:g} s) | {w['requests_per_daemon']['median']:g}{per_min} | "
+                     f"{w['bytes_per_daemon']['median']:g} | {_kinds(w['by_kind_median'])} | {ready_cell} | "
+                     f"{rss_cell} |")
+    lines.append("")
+    for label, key in (("ADD", "add"), ("DEL", "del")):
+        p = c.get(key)
+        if p:
+            lines.append(f"- per {label} ({p['pods']} pods): **{p['requests_per_pod']:g}** request(s): "
+                         f"{_kinds(p['by_kind_per_pod'])}; bytes per pod: {_kinds(p['by_kind_per_pod'], 'bytes')}")
+    if c.get("rss_mb_after_add"):
+        lines.append(f"- RSS after the ADDs: {c['rss_mb_after_add']['median']:g} MB median per daemon")
+    lines.append("")
+    x = c.get("extrapolation")
+    if x:
+        t = x["target"]
+        lines += [f"Extrapolated to {t['nodes']} nodes x {t['pods_per_node']} pods x {t['networks_per_pod']} "
+                  "networks:", "",
+                  "| | multus-dp | Multus per-pod pattern |", "|---|---|---|",
+                  f"| requests per ADD | {x['per_add']['multus_dp']:g} ({_detail(x['per_add']['multus_dp_detail'])}) | "
+                  f"{x['per_add']['multus']} ({_detail(x['per_add']['multus_detail'])}) |",
+                  f"| requests per DEL | {x['per_del']['multus_dp']:g} | {x['per_del']['multus']} |",
+                  f"| full churn (every pod ADD + DEL) | {x['full_churn_requests']['multus_dp']} | "
+                  f"{x['full_churn_requests']['multus']} |",
+                  f"| idle requests/s, whole cluster | {x['idle_requests_per_second_cluster']['multus_dp']:g} "
+                  f"(before the legacy-CRD fix: {x['idle_requests_per_second_cluster']['multus_dp_before_legacy_fix']:g}) "
+                  "| – |"]
+        if x.get("rss_total_gb") is not None:
+            lines.append(f"| RSS, all daemons | {x['rss_total_gb']:g} GB | – |")
+        lines += ["", "Assumptions:", ""] + [f"- {a}" for a in x["assumptions"]] + [""]
+    return lines
 
 
 def plots(doc: dict[str, Any], out_dir: Path, name: str) -> list[Path]:

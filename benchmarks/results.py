@@ -74,7 +74,7 @@ def comparisons(series: dict[str, Series], burst: bool) -> dict[str, Any]:
 
 
 def scenario_doc(scenario: Scenario, series: list[Series] | None = None, api: list[ApiSeries] | None = None,
-                 pending: str | None = None) -> dict[str, Any]:
+                 pending: str | None = None, cluster: dict[str, Any] | None = None) -> dict[str, Any]:
     doc: dict[str, Any] = {"number": scenario.number, "key": scenario.key, "title": scenario.title,
                            "networks": [{"name": n.name, "ifname": n.ifname, "plugin": n.plugin, "subnet": n.subnet}
                                         for n in scenario.networks],
@@ -82,6 +82,10 @@ def scenario_doc(scenario: Scenario, series: list[Series] | None = None, api: li
     if pending:
         doc["status"] = "pending"
         doc["pending"] = pending
+        return doc
+    if cluster is not None:
+        doc["status"] = "broken" if cluster.get("failed") else "ok"
+        doc["cluster"] = cluster
         return doc
     if api is not None:
         doc["status"] = "broken" if any(s.failed for s in api) else "ok"

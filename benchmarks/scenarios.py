@@ -80,7 +80,8 @@ def macvlan(node: Node, subnets: Subnets, name: str, ifname: str) -> Network:
                                                          "mode": "bridge", "ipam": _ipam(node, subnet)}), subnet)
 
 
-def build(node: Node, subnet_base: str, burst_pods: int, wanted: Sequence[int] = (1, 2, 3, 4, 5)) -> dict[int, Scenario]:
+def build(node: Node, subnet_base: str, burst_pods: int, wanted: Sequence[int] = (1, 2, 3, 4, 5),
+          cluster_title: str = "a cluster on one machine") -> dict[int, Scenario]:
     """The wanted scenarios on this node (bridges, uplinks and the simulated NIC are created
     here, once per run)."""
     from . import vfw
@@ -103,4 +104,6 @@ def build(node: Node, subnet_base: str, burst_pods: int, wanted: Sequence[int] =
         3: vfw_scenario,
         4: Scenario(4, "burst", f"{burst_pods} pods of scenario 1 at once", seed, pods=burst_pods),
         5: Scenario(5, "api", "API requests per ADD and per DEL (kmock Kubernetes emulator)", seed),
+        # N daemons against one API server, fake delegates: benchmarks/cluster.py
+        6: Scenario(6, "cluster", cluster_title),
     }

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import api_load, harness, report, results, scenarios
+from . import api_load, cluster, harness, report, results, scenarios
 from .node import Node, sweep_orphans
 from .procs import build_floor_driver, timed
 from .runners import DaemonUnavailable, Env, FloorRunner, ReferenceRunner, Runner, ThickRunner, ThinRunner
@@ -55,7 +55,14 @@ class Session:
         self.node = node = Node(work)
         env = Env(cni_dir=args.cni_dir, work_dir=work, timeout=args.timeout)
         driver = build_floor_driver(work / "bin")
-        all_scenarios = scenarios.build(node, args.subnet_base, args.pods, args.scenarios)
+        cluster_opts = cluster.ClusterOptions(nodes=args.cluster_nodes, pods=args.cluster_pods,
+                                              networks=args.cluster_networks, idle=args.cluster_idle,
+                                              legacy_crd_pass=not args.cluster_no_legacy_crd_pass,
+                                              timeout=args.timeout)
+        all_scenarios = scenarios.build(
+            node, args.subnet_base, args.pods, args.scenarios,
+            cluster_title=f"a cluster on one machine: {args.cluster_nodes} daemons x {args.cluster_pods} pods x "
+                          f"{args.cluster_networks} NADs against one API server (fake delegate)")
         self._start_runners(env, driver)
         opts = harness.Options(runs=args.runs, warmup=args.warmup, rounds=args.rounds)
         doc: dict[str, Any] = {"stamp": stamp(args.cni_dir, args.reference),
@@ -74,6 +81,11 @@ class Session:
                 doc["scenarios"].append(results.scenario_doc(scenario, pending=reason) if reason else
                                         results.scenario_doc(scenario, api=api_load.run_api(
                                             scenario, node, env, opts, self.progress)))
+            elif number == 6:
+                reason = cluster.unavailable_reason()
+                doc["scenarios"].append(results.scenario_doc(scenario, pending=reason) if reason else
+                                        results.scenario_doc(scenario, cluster=cluster.run_cluster(
+                                            cluster_opts, work / "cluster", self.progress, env.python)))
             elif scenario.pods > 1:
                 doc["scenarios"].append(results.scenario_doc(
                     scenario, harness.run_burst(scenario, self.runners, node, opts, self.progress)))

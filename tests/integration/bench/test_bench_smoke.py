@@ -108,3 +108,30 @@ def test_an_interrupted_run_cleans_up(cni_dir: str, tmp_path: Path, sig: signal.
     assert leftovers(proc.pid) == []
     assert list((tmp_path / "work").iterdir()) == []
     assert not (tmp_path / "out").exists()
+
+
+def test_scenario_6_a_tiny_cluster_runs_and_counts_each_daemons_requests(cni_dir: str, tmp_path: Path) -> None:
+    proc = bench(tmp_path, cni_dir, "--scenarios", "6", "--runners", "floor", "--cluster-nodes", "2",
+                 "--cluster-pods", "2", "--cluster-networks", "2", "--cluster-idle", "1", "--no-plots",
+                 name="cluster")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads(proc.stdout)
+    (s6,) = doc["scenarios"]
+    assert s6["number"] == 6 and s6["status"] == "ok", s6.get("cluster", {}).get("failed") or s6.get("pending")
+    c = s6["cluster"]
+    # every daemon listed its own pods only and never listed the absent legacy CRD
+    startup = c["startup"]["by_kind_median"]
+    assert startup["list pods"]["requests"] == 1 and "list networks" not in startup
+    assert startup["get discovery"]["requests"] == 1
+    assert "list networks" in c["startup_with_legacy_crd"]["by_kind_median"]
+    # per ADD: no reads, one status patch, one event per attachment; per DEL of a deleted pod: nothing
+    add = c["add"]["by_kind_per_pod"]
+    assert c["add"]["pods"] == 4
+    assert add["patch pods/status"]["requests"] == 1 and add["create events"]["requests"] == 3
+    assert not [k for k in add if k.startswith(("get ", "list "))]
+    assert c["del"]["requests_per_pod"] == 0
+    assert c["startup"]["rss_mb"]["median"] > 0 and c["extrapolation"]["per_add"]["multus_dp"] == 7
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir()) == ["cluster.json", "cluster.md"]
+    assert "Extrapolated to 300 nodes" in (out / "cluster.md").read_text()
+    assert list((tmp_path / "work").iterdir()) == []
