@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from multus_dp import logs
 
 from .credentials import Credentials
-from .kinds import PODS, Kind
+from .kinds import EVENTS, PODS, Kind
 from .metrics import KubeMetrics
 from .settings import KubeSettings
 
@@ -182,51 +183,56 @@ class KubeApi:
         finally:
             response.release_conn()
 
-    def _list_call(self, client: Any, kind: Kind, **kwargs: Any) -> Any:
-        from kubernetes import client as k
+    @staticmethod
+    def _request(client: Any, method: str, path: str, query: dict[str, Any] | None = None, body: Any = None,
+                 content_type: str | None = None, timeout: Any = None) -> "BaseHTTPResponse":
+        """One HTTP request through the client's transport, auth and TLS, answering the raw urllib3
+        response. The generated CoreV1Api/CustomObjectsApi classes are not used: importing them
+        loads ~250 model modules (~23 MB per daemon) for objects we keep as plain JSON anyway."""
+        from kubernetes.client.exceptions import ApiException
 
-        if kind == PODS:
-            return k.CoreV1Api(client).list_pod_for_all_namespaces(_preload_content=False, **kwargs)
-        return k.CustomObjectsApi(client).list_cluster_custom_object(kind.group, kind.version, kind.plural,
-                                                                     _preload_content=False, **kwargs)
+        headers = {"Accept": "application/json"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        params = [(k, v) for k, v in (query or {}).items() if v is not None]
+        request = client.param_serialize(method, path, query_params=params, header_params=headers, body=body,
+                                         auth_settings=["BearerToken"])
+        response = client.call_api(*request, _request_timeout=timeout)
+        if not 200 <= response.status <= 299:
+            response.read()
+            raise ApiException.from_response(http_resp=response, body=None, data=None)
+        return response.response
+
+    @staticmethod
+    def _path(kind: Kind, namespace: str | None = None, name: str | None = None, sub: str | None = None) -> str:
+        base = f"/apis/{kind.group}/{kind.version}" if kind.group else f"/api/{kind.version}"
+        ns = f"/namespaces/{quote(namespace, safe='')}" if namespace else ""
+        tail = f"/{quote(name, safe='')}" if name else ""
+        return f"{base}{ns}/{kind.plural}{tail}" + (f"/{sub}" if sub else "")
 
     # ---- reads ---------------------------------------------------------------------------
     def list_objects(self, kind: Kind, field_selector: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
-        extra = {"field_selector": field_selector} if field_selector else {}
-        body = self._json(self._call("api_reads", "list", kind.plural, lambda c: self._list_call(
-            c, kind, _request_timeout=self._timeout(), **extra)))
+        query = {"fieldSelector": field_selector}
+        body = self._json(self._call("api_reads", "list", kind.plural, lambda c: self._request(
+            c, "GET", self._path(kind), query, timeout=self._timeout())))
         items = body.get("items") if isinstance(body, dict) else None
         meta = body.get("metadata") if isinstance(body, dict) else None
         rv = meta.get("resourceVersion") if isinstance(meta, dict) else None
         return [i for i in items or [] if isinstance(i, dict)], rv if isinstance(rv, str) and rv else None
 
     def watch(self, kind: Kind, resource_version: str | None, field_selector: str | None = None) -> WatchStream:
-        kwargs: dict[str, Any] = {"watch": True, "allow_watch_bookmarks": True,
-                                  "timeout_seconds": self.settings.kubeWatchTimeout,
-                                  # an idle stream past the server's own timeout is dead: reconnect
-                                  "_request_timeout": (self.settings.kubeConnectTimeout,
-                                                       self.settings.kubeWatchTimeout + self.settings.kubeRequestTimeout)}
-        if resource_version:
-            kwargs["resource_version"] = resource_version
-        if field_selector:
-            kwargs["field_selector"] = field_selector
-        return WatchStream(self._call("api_watches", "watch", kind.plural,
-                                      lambda c: self._list_call(c, kind, **kwargs)))
+        query = {"watch": "true", "allowWatchBookmarks": "true", "timeoutSeconds": self.settings.kubeWatchTimeout,
+                 "resourceVersion": resource_version or None, "fieldSelector": field_selector}
+        # an idle stream past the server's own timeout is dead: reconnect
+        timeout = (self.settings.kubeConnectTimeout, self.settings.kubeWatchTimeout + self.settings.kubeRequestTimeout)
+        return WatchStream(self._call("api_watches", "watch", kind.plural, lambda c: self._request(
+            c, "GET", self._path(kind), query, timeout=timeout)))
 
     def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
         """One object, or None when it does not exist."""
-        from kubernetes import client as k
-
-        def fetch(c: Any) -> Any:
-            if kind == PODS:
-                return k.CoreV1Api(c).read_namespaced_pod(name, namespace, _preload_content=False,
-                                                          _request_timeout=self._timeout())
-            return k.CustomObjectsApi(c).get_namespaced_custom_object(
-                kind.group, kind.version, namespace, kind.plural, name, _preload_content=False,
-                _request_timeout=self._timeout())
-
         try:
-            obj = self._json(self._call("api_reads", "get", kind.plural, fetch))
+            obj = self._json(self._call("api_reads", "get", kind.plural, lambda c: self._request(
+                c, "GET", self._path(kind, namespace, name), timeout=self._timeout())))
         except ApiError as err:
             if err.status == 404:
                 return None
@@ -236,13 +242,11 @@ class KubeApi:
     def resource_exists(self, kind: Kind) -> bool:
         """API discovery: does the server serve this resource (is its CRD installed)? One GET of
         the group/version's resource list; a 404 (the group is unknown) means no."""
-        from kubernetes import client as k
-
         self.metrics.inc("discovery_checks")
+        path = f"/apis/{kind.group}/{kind.version}" if kind.group else f"/api/{kind.version}"
         try:
-            body = self._json(self._call("api_reads", "get", "discovery", lambda c: k.CustomObjectsApi(
-                c).get_api_resources(kind.group, kind.version, _preload_content=False,
-                                     _request_timeout=self._timeout())))
+            body = self._json(self._call("api_reads", "get", "discovery", lambda c: self._request(
+                c, "GET", path, timeout=self._timeout())))
         except ApiError as err:
             if err.status == 404:
                 return False
@@ -253,38 +257,31 @@ class KubeApi:
     # ---- writes --------------------------------------------------------------------------
     def patch_pod_status(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         """A JSON merge patch on pods/status: only the keys in `patch` change."""
-        from kubernetes import client as k
-
-        return self._json(self._call("api_writes", "patch", "pods/status", lambda c: k.CoreV1Api(
-            c).patch_namespaced_pod_status(name, namespace, patch, _content_type=MERGE_PATCH,
-                                           _preload_content=False, _request_timeout=self._timeout())))
+        return self._json(self._call("api_writes", "patch", "pods/status", lambda c: self._request(
+            c, "PATCH", self._path(PODS, namespace, name, "status"), body=patch, content_type=MERGE_PATCH,
+            timeout=self._timeout())))
 
     def create_event(self, namespace: str, body: dict[str, Any]) -> None:
-        from kubernetes import client as k
-
-        self._json(self._call("api_writes", "create", "events", lambda c: k.CoreV1Api(c).create_namespaced_event(
-            namespace, body, _preload_content=False, _request_timeout=self._timeout())))
+        self._json(self._call("api_writes", "create", "events", lambda c: self._request(
+            c, "POST", self._path(EVENTS, namespace), body=body, content_type="application/json",
+            timeout=self._timeout())))
 
     # ---- diagnostics (multus-dp k8s-check) -----------------------------------------------
     def server_version(self) -> str:
-        from kubernetes import client as k
-
-        body = self._json(self._call("api_reads", "get", "version", lambda c: k.VersionApi(c).get_code(
-            _preload_content=False, _request_timeout=self._timeout())))
+        body = self._json(self._call("api_reads", "get", "version", lambda c: self._request(
+            c, "GET", "/version/", timeout=self._timeout())))
         return str(body.get("gitVersion", "?")) if isinstance(body, dict) else "?"
 
     def can_i(self, verb: str, group: str, resource: str, subresource: str = "") -> bool | None:
         """A SelfSubjectAccessReview: may these credentials do `verb` on the resource
         (cluster-wide)? None when the server gives no verdict."""
-        from kubernetes import client as k
-
         attrs = {"verb": verb, "group": group, "resource": resource}
         if subresource:
             attrs["subresource"] = subresource
         body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
                 "spec": {"resourceAttributes": attrs}}
-        answer = self._json(self._call("api_writes", "create", "selfsubjectaccessreviews", lambda c: (
-            k.AuthorizationV1Api(c).create_self_subject_access_review(
-                body, _preload_content=False, _request_timeout=self._timeout()))))
+        answer = self._json(self._call("api_writes", "create", "selfsubjectaccessreviews", lambda c: self._request(
+            c, "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", body=body,
+            content_type="application/json", timeout=self._timeout())))
         allowed = (answer.get("status") or {}).get("allowed") if isinstance(answer, dict) else None
         return allowed if isinstance(allowed, bool) else None

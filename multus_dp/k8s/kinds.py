@@ -31,6 +31,7 @@ class Kind:
 PODS = Kind("Pod", "", "v1", "pods")
 NADS = Kind(NAD_KIND, NAD_GROUP, NAD_VERSION, NAD_PLURAL)
 NETWORKS = Kind(LEGACY_KIND, LEGACY_GROUP, LEGACY_VERSION, LEGACY_PLURAL)
+EVENTS = Kind("Event", "", "v1", "events")
 
 
 def object_key(obj: dict[str, Any]) -> tuple[str, str] | None:

@@ -157,8 +157,9 @@ class KubeStatusPublisher:
             log.exception("queueing network-status failed", extra={"pod": job.label()})
 
     def pending(self) -> int:
+        """The backlog: pods whose latest network-status is queued or in flight."""
         with self._cond:
-            return len(self._jobs) + len(self._busy)
+            return len(self._jobs.keys() | self._busy)
 
     def oldest_seconds(self) -> float:
         """Age of the oldest change still queued (0 with an empty backlog): the status lag."""
