@@ -144,9 +144,9 @@ class ClusterApi:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0, backlog=1024)
         await site.start()
-        server = site._server
-        assert server is not None and server.sockets
-        return int(server.sockets[0].getsockname()[1])
+        sockets = getattr(site._server, "sockets", None)
+        assert sockets
+        return int(sockets[0].getsockname()[1])
 
     @property
     def url(self) -> str:
@@ -267,7 +267,7 @@ class ClusterApi:
             return self._list(request, route)
         if method == "GET":
             entry.verb = "get"
-            obj = self.objects.get((route.resource, route.namespace or "", route.name))
+            obj = self.objects.get((route.resource, route.namespace or "", route.name or ""))
             if obj is None:
                 return self._status(entry, 404, "NotFound", f'{route.resource} "{route.name}" not found')
             return web.json_response(obj)

@@ -87,10 +87,12 @@ def build(node: Node, subnet_base: str, burst_pods: int, wanted: Sequence[int] =
     from . import vfw
 
     subnets = Subnets(subnet_base)
-    seed = [bridge(node, subnets, "bench-cluster", "eth0"), ptp(node, subnets, "bench-ptp", "net1")]
+    # bridges and uplinks only for the scenarios that run: scenario 6 alone needs no kernel resource
+    seed = [bridge(node, subnets, "bench-cluster", "eth0"), ptp(node, subnets, "bench-ptp", "net1")] \
+        if set(wanted) & {1, 3, 4, 5} else []
     four = [bridge(node, subnets, "bench4-cluster", "eth0"), ptp(node, subnets, "bench4-ptp", "net1"),
             macvlan(node, subnets, "bench4-macvlan", "net2"),
-            bridge(node, subnets, "bench4-bridge2", "net3", gateway=False)]
+            bridge(node, subnets, "bench4-bridge2", "net3", gateway=False)] if 2 in wanted else []
     vfw_title = "vFW pod: eth0 + 2 kernel-mode VFs + 2 DPDK-mode VFs (simulated NIC)"
     pending = vfw.pending_reason()
     if 3 in wanted and pending is None:

@@ -283,9 +283,10 @@ class KubeStatusPublisher:
                     self._drop(job, "the pod is gone")
                     return
                 if err.status == 409:
-                    uid = self._resolve_conflict(job)
-                    if uid is None:
+                    resolved = self._resolve_conflict(job)
+                    if resolved is None:
                         return
+                    uid = resolved
                     continue
                 self.metrics.inc("publish_failures")
                 log.warning("network-status patch of pod %s failed (attempt %d): %s; will retry", job.label(),
