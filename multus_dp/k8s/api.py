@@ -211,22 +211,25 @@ class KubeApi:
         return f"{base}{ns}/{kind.plural}{tail}" + (f"/{sub}" if sub else "")
 
     # ---- reads ---------------------------------------------------------------------------
-    def list_objects(self, kind: Kind, field_selector: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    def list_objects(self, kind: Kind, field_selector: str | None = None,
+                     namespace: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        """All objects of a kind (in one namespace when given) and the list's resourceVersion."""
         query = {"fieldSelector": field_selector}
         body = self._json(self._call("api_reads", "list", kind.plural, lambda c: self._request(
-            c, "GET", self._path(kind), query, timeout=self._timeout())))
+            c, "GET", self._path(kind, namespace), query, timeout=self._timeout())))
         items = body.get("items") if isinstance(body, dict) else None
         meta = body.get("metadata") if isinstance(body, dict) else None
         rv = meta.get("resourceVersion") if isinstance(meta, dict) else None
         return [i for i in items or [] if isinstance(i, dict)], rv if isinstance(rv, str) and rv else None
 
-    def watch(self, kind: Kind, resource_version: str | None, field_selector: str | None = None) -> WatchStream:
+    def watch(self, kind: Kind, resource_version: str | None, field_selector: str | None = None,
+              namespace: str | None = None) -> WatchStream:
         query = {"watch": "true", "allowWatchBookmarks": "true", "timeoutSeconds": self.settings.kubeWatchTimeout,
                  "resourceVersion": resource_version or None, "fieldSelector": field_selector}
         # an idle stream past the server's own timeout is dead: reconnect
         timeout = (self.settings.kubeConnectTimeout, self.settings.kubeWatchTimeout + self.settings.kubeRequestTimeout)
         return WatchStream(self._call("api_watches", "watch", kind.plural, lambda c: self._request(
-            c, "GET", self._path(kind), query, timeout=timeout)))
+            c, "GET", self._path(kind, namespace), query, timeout=timeout)))
 
     def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
         """One object, or None when it does not exist."""

@@ -20,6 +20,7 @@ from multus_dp.cni.errors import CNIError, Code
 from .api import ApiError, KubeApi
 from .kinds import NADS, NETWORKS, PODS, Kind, pod_info, trim_network_object, uid_matches
 from .metrics import KubeMetrics
+from .scoped import NamespacedNads
 from .settings import KubeSettings
 from .sources import PodInfo, SourceUnavailable
 from .store import Store
@@ -101,15 +102,19 @@ class KubeNetworkSource:
     are created well before the pods that use them, and the watch delivers within
     milliseconds. While the watch is down a miss asks the API."""
 
-    def __init__(self, fetcher: Fetcher, metrics: KubeMetrics, nads: Store[dict[str, Any]] | None = None,
+    def __init__(self, fetcher: Fetcher, metrics: KubeMetrics,
+                 nads: Store[dict[str, Any]] | NamespacedNads | None = None,
                  networks: Store[dict[str, Any]] | None = None) -> None:
         self.fetcher = fetcher
         self.metrics = metrics
         self.nads = nads
         self.networks = networks
 
-    def _lookup(self, kind: Kind, store: Store[dict[str, Any]] | None, namespace: str,
+    def _lookup(self, kind: Kind, stores: Store[dict[str, Any]] | NamespacedNads | None, namespace: str,
                 name: str) -> dict[str, Any] | None:
+        store = stores.for_namespace(namespace) if stores is not None else None
+        if stores is not None and store is None:
+            self.metrics.inc("cache_misses")  # a namespace not watched yet (kubeNadScope: pod-namespaces)
         if store is not None and store.synced:
             cached = store.get(namespace, name)
             if cached is not None:

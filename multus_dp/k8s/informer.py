@@ -49,8 +49,9 @@ class Informer:
     def __init__(self, api: KubeApi, kind: Kind, store: Store[Any], metrics: KubeMetrics,
                  backoff_max: float, field_selector: str | None = None,
                  on_recover: Callable[[], None] | None = None, optional: bool = False,
-                 recheck: float = 3600.0) -> None:
+                 recheck: float = 3600.0, namespace: str | None = None) -> None:
         self.api = api
+        self.namespace = namespace  # None: cluster-wide
         # optional: ask API discovery before listing, and again every `recheck` s while absent
         self.optional = optional
         self.recheck = recheck
@@ -70,7 +71,8 @@ class Informer:
     def start(self) -> None:
         if self._thread is not None:
             return
-        self._thread = threading.Thread(target=self._run, name=f"informer-{self.kind.plural}", daemon=True)
+        where = f"-{self.namespace}" if self.namespace else ""
+        self._thread = threading.Thread(target=self._run, name=f"informer-{self.kind.plural}{where}", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -133,7 +135,7 @@ class Informer:
         self._stop.wait(seconds)
 
     def _list(self) -> str | None:
-        items, rv = self.api.list_objects(self.kind, self.field_selector)
+        items, rv = self.api.list_objects(self.kind, self.field_selector, self.namespace)
         keyed = [(key, obj) for obj in items if (key := object_key(obj)) is not None]
         self.store.replace(keyed)
         self.lists += 1
@@ -148,7 +150,7 @@ class Informer:
 
     def _watch(self, rv: str | None) -> tuple[str | None, bool]:
         """Apply one watch stream; returns (last resourceVersion, relist needed)."""
-        stream = self.api.watch(self.kind, rv, self.field_selector)
+        stream = self.api.watch(self.kind, rv, self.field_selector, self.namespace)
         self._stream = stream
         started, events = time.monotonic(), 0
         try:

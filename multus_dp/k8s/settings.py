@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -39,6 +39,11 @@ class KubeApiKeys(BaseModel):
     kubeLegacyNetworksRecheck: float = Field(default=3600.0, gt=0)
     # threads sending network-status patches and events (one pod's updates stay in order)
     kubePublishWorkers: int = Field(default=4, ge=1, le=64)
+    # which NADs a daemon caches: "cluster" (one cluster-wide watch: every NAD change reaches every
+    # node) or "pod-namespaces" (one watch per namespace this node's pods use, plus multusNamespace)
+    kubeNadScope: Literal["cluster", "pod-namespaces"] = "cluster"
+    # pod-namespaces: seconds a namespace without pods on this node keeps its NAD watch
+    kubeNadNamespaceIdle: float = Field(default=600.0, gt=0)
     # in-cluster credentials (re-read whenever the files change)
     kubeTokenFile: str = f"{SA_DIR}/token"
     kubeCAFile: str = f"{SA_DIR}/ca.crt"

@@ -26,6 +26,8 @@ class Store(Generic[T]):
         self.absent = False  # the resource does not exist on this server (CRD not installed)
         # the informer's watch is connected: the store lags the API by one event delivery only
         self.live = False
+        # called after the set of keys may have changed (a LIST, a new object, a deletion)
+        self.on_change: Callable[[], None] | None = None
 
     def replace(self, items: Iterable[tuple[Key, dict[str, Any]]], absent: bool = False) -> None:
         fresh = {key: self._convert(obj) for key, obj in items if self._accept(obj)}
@@ -34,6 +36,7 @@ class Store(Generic[T]):
             self.absent = absent
             self.live = True
         self._synced.set()
+        self._changed()
 
     def upsert(self, key: Key, obj: dict[str, Any]) -> None:
         if not self._accept(obj):
@@ -41,11 +44,24 @@ class Store(Generic[T]):
             return
         value = self._convert(obj)
         with self._lock:
+            new = key not in self._items
             self._items[key] = value
+        if new:
+            self._changed()
 
     def delete(self, key: Key) -> None:
         with self._lock:
-            self._items.pop(key, None)
+            gone = self._items.pop(key, None) is not None
+        if gone:
+            self._changed()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
+
+    def for_namespace(self, namespace: str) -> Store[T] | None:
+        """The store holding this namespace's objects: a cluster-wide store holds them all."""
+        return self
 
     def get(self, namespace: str, name: str) -> T | None:
         with self._lock:
