@@ -66,6 +66,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="scenario 6: NADs per pod, besides the cluster network (default 2)")
     parser.add_argument("--cluster-idle", type=float, default=30.0,
                         help="scenario 6: seconds of each idle window (default 30; 300 for the 5-minute figure)")
+    parser.add_argument("--cluster-nad-scope", choices=("cluster", "pod-namespaces"), default="cluster",
+                        help="scenario 6: the daemons' kubeNadScope (default cluster)")
     parser.add_argument("--cluster-no-legacy-crd-pass", action="store_true",
                         help="scenario 6: skip the second start-up + idle window with the legacy Network CRD")
     parser.add_argument("--cni-dir", default=_default_cni_dir(),

@@ -38,6 +38,7 @@ PLUGIN = "bench-fake"
 NAD_PLURAL = "network-attachment-definitions"
 Progress = Callable[[str], None]
 OTHER_PODS = 50     # pods on nodes without a daemon here
+OTHER_NADS = 50     # NADs of other namespaces (other tenants' networks), none used by the pods here
 
 FAKE_DELEGATE = """#!/bin/sh
 # scenario 6's delegate: answers at once, touches nothing (the kernel is not what is measured)
@@ -57,6 +58,7 @@ class ClusterOptions:
     networks: int = 2          # NADs per pod (plus the cluster network)
     idle: float = 30.0         # seconds of each idle window
     legacy_crd_pass: bool = True   # a second start-up + idle with the legacy Network CRD installed
+    nad_scope: str = "cluster"     # the daemons' kubeNadScope
     timeout: float = 120.0
 
 
@@ -70,6 +72,7 @@ class NodeDaemon:
     root: Path
     python: str
     api_url: str
+    nad_scope: str = "cluster"
     proc: subprocess.Popen[bytes] | None = None
     socket: str = ""
     started: float = 0.0
@@ -98,7 +101,8 @@ class NodeDaemon:
             "socketPath": self.socket, "stateDir": str(self.root / "state"), "metricsAddress": "",
             "logFile": str(self.root / "daemon.log"), "logLevel": "warning", "kubeconfig": str(kubeconfig),
             "nodeName": self.name, "sysfsRoot": str(self.root / "sysfs"), "udev": False,
-            "sriovPoolsConfig": str(self.root / "no-pools.json"), "multusNamespace": NAMESPACE}))
+            "sriovPoolsConfig": str(self.root / "no-pools.json"), "multusNamespace": NAMESPACE,
+            "kubeNadScope": self.nad_scope}))
         self.started = time.monotonic()
         self.ready_seconds = None
         self.proc = subprocess.Popen([self.python, "-m", "multus_dp", "daemon", "--config", str(config)],
@@ -214,9 +218,9 @@ def _per_pod(win: Window, pods_per_node: int) -> dict[str, Any]:
             "codes_total": dict(sorted(win.codes.items()))}
 
 
-def _nad(name: str) -> dict[str, Any]:
+def _nad(name: str, namespace: str = NAMESPACE) -> dict[str, Any]:
     return {"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
-            "metadata": {"name": name, "namespace": NAMESPACE},
+            "metadata": {"name": name, "namespace": namespace},
             "spec": {"config": json.dumps({"cniVersion": "1.0.0", "name": name, "type": PLUGIN})}}
 
 
@@ -242,7 +246,8 @@ class Cluster:
         script = self.plugins / PLUGIN
         script.write_text(FAKE_DELEGATE)
         script.chmod(0o755)
-        self.daemons = [NodeDaemon(i, work / f"node-{i}", python, self.api.url) for i in range(opts.nodes)]
+        self.daemons = [NodeDaemon(i, work / f"node-{i}", python, self.api.url, opts.nad_scope)
+                        for i in range(opts.nodes)]
         self.meter = Meter(self.api, [d.token for d in self.daemons])
         from .runners import shim_path
 
@@ -394,7 +399,9 @@ def run_cluster(opts: ClusterOptions, work: Path, progress: Progress, python: st
     """The whole scenario; the result section of the document (with `failed` set when broken)."""
     work.mkdir(parents=True, exist_ok=True)
     doc: dict[str, Any] = {"options": {"nodes": opts.nodes, "pods_per_node": opts.pods,
-                                       "networks_per_pod": opts.networks, "idle_seconds": opts.idle},
+                                       "networks_per_pod": opts.networks, "idle_seconds": opts.idle,
+                                       "nad_scope": opts.nad_scope, "other_pods": OTHER_PODS,
+                                       "other_nads": OTHER_NADS},
                            "failed": None}
     cluster = Cluster(opts, work, python, progress)
     try:
@@ -402,6 +409,8 @@ def run_cluster(opts: ClusterOptions, work: Path, progress: Progress, python: st
             cluster.api.put(NAD_PLURAL, _nad(f"net-{i}"))
         for i in range(OTHER_PODS):   # the rest of the cluster: a node's LIST/WATCH must not carry them
             cluster.api.put("pods", _pod(f"elsewhere-{i}", "node-elsewhere", ""))
+        for i in range(OTHER_NADS):   # other tenants' NADs: cluster-wide NAD caches carry them
+            cluster.api.put(NAD_PLURAL, _nad(f"tenant-net-{i}", f"tenant-{i % 10}"))
         progress(f"scenario 6: starting {opts.nodes} daemons (legacy Network CRD not installed)")
         doc["startup"] = cluster.start_daemons()
         progress(f"scenario 6: ready (median {doc['startup']['ready_seconds']['median']} s); "

@@ -113,7 +113,9 @@ def cluster_markdown(c: dict[str, Any]) -> list[str]:
     """Scenario 6: per-daemon start-up/idle, per-pod ADD/DEL, and the 300-node extrapolation."""
     o = c["options"]
     lines = [f"{o['nodes']} daemons, {o['pods_per_node']} pods per node, {o['networks_per_pod']} NAD(s) per pod "
-             f"+ the cluster network; idle windows of {o['idle_seconds']:g} s. Requests and bytes as the API server "
+             f"+ the cluster network; idle windows of {o['idle_seconds']:g} s; kubeNadScope "
+             f"`{o.get('nad_scope', 'cluster')}`; the rest of the cluster: {o.get('other_pods', 0)} pods on other "
+             f"nodes, {o.get('other_nads', 0)} NADs in 10 other namespaces. Requests and bytes as the API server "
              "saw them, per daemon (medians over daemons) or per pod; watch bytes are events streamed on open "
              "watches.", ""]
     if c.get("failed"):

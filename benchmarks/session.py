@@ -58,6 +58,7 @@ class Session:
         cluster_opts = cluster.ClusterOptions(nodes=args.cluster_nodes, pods=args.cluster_pods,
                                               networks=args.cluster_networks, idle=args.cluster_idle,
                                               legacy_crd_pass=not args.cluster_no_legacy_crd_pass,
+                                              nad_scope=args.cluster_nad_scope,
                                               timeout=args.timeout)
         all_scenarios = scenarios.build(
             node, args.subnet_base, args.pods, args.scenarios,
