@@ -23,6 +23,12 @@ def _runners(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 def markdown(doc: dict[str, Any]) -> str:
     opts = doc["options"]
+    if doc["scenarios"] and all("cluster" in sc for sc in doc["scenarios"]):
+        # scenario 6 alone: API load, not latency
+        lines = ["# multus-dp: a cluster on one machine (benchmark scenario 6)", "", f"{one_line(doc['stamp'])}", ""]
+        for sc in doc["scenarios"]:
+            lines += [f"## Scenario {sc['number']}: {sc['title']}", ""] + cluster_markdown(sc["cluster"])
+        return "\n".join(lines)
     lines = [f"# multus-dp attach/detach latency", "",
              f"{one_line(doc['stamp'])}", "",
              f"Latencies in ms as min / **median** / p95 / max over {opts['runs']} runs after {opts['warmup']} "
