@@ -163,7 +163,7 @@ def test_a_slow_api_server_gets_several_pods_patched_at_once(emu, make_sources) 
     for i in range(6):
         emu.seed(PODS, pod(f"web-{i}"))
     sources = make_sources(kubePublishWorkers=3)
-    slow_status_patches(emu, 0.5)
+    slow_status_patches(emu, 1.0)
     for i in range(6):
         sources.publisher.publish(PodRef("ns1", f"web-{i}", f"uid-web-{i}"), "c1", ENTRY)
     assert sources.publisher.pending() == 6          # the backlog gauge: queued + in flight
@@ -180,7 +180,7 @@ def test_a_slow_api_server_gets_several_pods_patched_at_once(emu, make_sources) 
 def test_one_pods_updates_stay_in_order_and_only_the_latest_is_sent(emu, make_sources) -> None:
     emu.seed(PODS, pod("web"))
     sources = make_sources(kubePublishWorkers=4)
-    slow_status_patches(emu, 0.5)
+    slow_status_patches(emu, 1.0)
     ref = PodRef("ns1", "web", "uid-web")
     versions = [[dict(ENTRY[0], ips=[f"10.0.0.{n}"])] for n in range(1, 5)]
     mark = emu.mark()
