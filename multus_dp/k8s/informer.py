@@ -120,8 +120,13 @@ class Informer:
 
     def _served(self) -> bool:
         """API discovery: is the resource served? When not, the store is empty and absent."""
-        if self.api.resource_exists(self.kind):
-            return True
+        try:
+            if self.api.resource_exists(self.kind):
+                return True
+        except ApiError as err:
+            if err.status != 403:
+                raise
+            return True  # discovery forbidden to us (unusual RBAC): the LIST answers instead (404: absent)
         self._mark_absent()
         log.info("%s: not served by the API server (CRD not installed); checking again in %.0fs",
                  self.kind.describe(), self.recheck, extra={"resource": self.kind.describe()})

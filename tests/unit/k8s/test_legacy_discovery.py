@@ -65,3 +65,10 @@ def test_an_installed_crd_is_listed_and_watched_once_discovered(emu, make_source
     assert not sources.network_store.absent
     seen = network_requests(emu)
     assert seen[:2] == [f"GET {DISCOVERY}", "GET /apis/kubernetes.com/v1/networks"]
+
+
+def test_discovery_forbidden_falls_back_to_the_list(emu, make_sources) -> None:
+    emu.react(lambda k: k["get /apis/kubernetes.com/v1"] << 403)
+    sources = make_sources(kubeBackoffMax=BACKOFF)
+    assert sources.network_store.absent and sources.synced()          # the LIST's 404 decided
+    assert network_requests(emu)[:2] == [f"GET {DISCOVERY}", "GET /apis/kubernetes.com/v1/networks"]
