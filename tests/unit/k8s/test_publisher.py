@@ -39,6 +39,10 @@ def test_newer_work_for_a_pod_replaces_queued_work(emu, make_sources) -> None:
     sources.publisher.publish(PodRef("ns1", "web", "uid-web"), "c1", ENTRY)
     sources.publisher.publish(PodRef("ns1", "web", "uid-web"), "c2", second)
     assert sources.publisher.pending() == 1
+    # an attempt of c1 already in flight when c2 came may land; wait until one failed after c2
+    # was queued: then c1 is done (one pod is never attempted twice at once) and only c2 is left
+    failed = sources.metrics.get("publish_failures")
+    eventually(lambda: sources.metrics.get("publish_failures") > failed, what="an attempt after c2 was queued")
     mark = emu.mark()
     emu.start_server()
     assert sources.publisher.flush(10)
