@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from multus_dp.base import defaults
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 ALL_SCENARIOS = (1, 2, 3, 4, 5, 6)
 DEFAULT_SCENARIOS = (1, 2, 3, 4, 5)   # 6 (a cluster on one machine) runs when asked for
@@ -22,7 +24,7 @@ RUNNERS = ("floor", "thin", "thick")
 
 
 def _default_cni_dir() -> str:
-    for d in (os.environ.get("MULTUS_DP_BENCH_CNI_DIR", ""), "/usr/lib/cni", "/opt/cni/bin"):
+    for d in (os.environ.get("MULTUS_DP_BENCH_CNI_DIR", ""), "/usr/lib/cni", defaults.CNI_BIN_DIR):
         if d and os.access(os.path.join(d, "bridge"), os.X_OK):
             return d
     return "/usr/lib/cni"
@@ -71,7 +73,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cluster-no-legacy-crd-pass", action="store_true",
                         help="scenario 6: skip the second start-up + idle window with the legacy Network CRD")
     parser.add_argument("--cni-dir", default=_default_cni_dir(),
-                        help="where the delegate plugins are (default /usr/lib/cni, else /opt/cni/bin)")
+                        help=f"where the delegate plugins are (default /usr/lib/cni, else {defaults.CNI_BIN_DIR})")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help=f"results directory (default {RESULTS_DIR})")
     parser.add_argument("--name", default="attach", help="file name stem of the results (default attach)")
     parser.add_argument("--work-dir", type=Path, default=None,

@@ -28,6 +28,8 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
+# This file runs alone inside a pod (standard library only, copied into any image): it keeps its
+# own constants, PCI regex and atomic write instead of importing multus_dp.base.
 NETWORK_STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"
 DEFAULT_ANNOTATIONS_FILE = "/etc/podinfo/annotations"
 DEFAULT_POLL_INTERVAL = 0.5
@@ -304,6 +306,7 @@ def table(ports: List[Port]) -> str:
 
 
 def write_atomic(path: str, text: str) -> None:
+    # multus_dp.base.fileio.atomic_write's guarantees, written out again: this helper is standalone
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".multus-dp-eal.", dir=directory)
     try:

@@ -4,13 +4,16 @@ from __future__ import annotations
 import argparse
 import json
 
+from multus_dp.base import defaults
+
 from .journal import Journal, JournalStore
 from .publish import FileStatusPublisher
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("pod", nargs="?", help="namespace/name of a pod; omit to list every attachment")
-    parser.add_argument("--state-dir", default="/var/lib/multus-dp", help="multus-dp stateDir")
+    parser.add_argument("--state-dir", default=defaults.STATE_DIR,
+                        help=f"multus-dp stateDir (default {defaults.STATE_DIR})")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from multus_dp.base import defaults
 from multus_dp.base.jsonin import decode
 
 from . import result as cniresult
@@ -29,7 +30,7 @@ from .exec import Executor, SubprocessExecutor
 from .versions import LATEST, at_least, highest_common, is_supported
 
 PLAIN_NAME_RE = re.compile(r"^[A-Za-z0-9_+\-][A-Za-z0-9_.+\-]*$")
-DEFAULT_DELEGATE_TIMEOUT = 60.0
+DEFAULT_DELEGATE_TIMEOUT = defaults.DELEGATE_TIMEOUT
 
 
 def check_plugin_type(plugin_type: Any) -> str:

@@ -10,14 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from multus_dp import logs
+from multus_dp.base import defaults
 
 from .confgen import ConfGenError
 from .install import ConfInstaller, InstallError, Reconciled, cleanup, install_shim, install_socket_file
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--bin-dir", default="/opt/cni/bin", help="CNI bin dir (default /opt/cni/bin)")
-    parser.add_argument("--conf-dir", default="/etc/cni/net.d", help="CNI conf dir (default /etc/cni/net.d)")
+    parser.add_argument("--bin-dir", default=defaults.CNI_BIN_DIR, help=f"CNI bin dir (default {defaults.CNI_BIN_DIR})")
+    parser.add_argument("--conf-dir", default=defaults.CNI_CONF_DIR,
+                        help=f"CNI conf dir (default {defaults.CNI_CONF_DIR})")
     parser.add_argument("--cleanup", action="store_true", help="remove what install wrote and exit")
     parser.add_argument("--watch", action="store_true",
                         help="keep running: regenerate when the primary config changes, withdraw our config "
@@ -26,7 +28,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--readiness-indicator-file", help="write our config only while this file exists")
     parser.add_argument("--socket", help="socketPath written into our config (the shim's daemon socket)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
-                        help="extra key of our plugin config, e.g. --set stateDir='\"/var/lib/multus-dp\"'")
+                        help=f"extra key of our plugin config, e.g. --set stateDir='\"{defaults.STATE_DIR}\"'")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 

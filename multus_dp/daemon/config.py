@@ -36,7 +36,7 @@ class DaemonConfig(KubeApiKeys):
     maxQueue: int = Field(default=256, ge=0)
     # seconds a request may wait for its container, a slot or a running GC before code 11
     queueTimeout: float = Field(default=120.0, gt=0)
-    delegateTimeout: float = Field(default=60.0, gt=0)
+    delegateTimeout: float = Field(default=defaults.DELEGATE_TIMEOUT, gt=0)
     # Multus thick's key: delegates run with this directory as their root (the host's / mounted
     # into the daemon's container, e.g. /hostroot), so any primary plugin finds its binaries,
     # configs and state where the host has them; unset: delegates run in the daemon's own root
@@ -47,14 +47,14 @@ class DaemonConfig(KubeApiKeys):
     shutdownTimeout: float = Field(default=90.0, gt=0)
     # "host:port" for Prometheus metrics; "" turns the listener off (/metrics on the socket stays)
     metricsAddress: str = DEFAULT_METRICS_ADDRESS
-    logLevel: str = "info"
+    logLevel: str = defaults.LOG_LEVEL
     logFile: str | None = None
     # not ready (ADD answered with 11) until this file exists
     readinessindicatorfile: str | None = None
     # the hardware model: PFs/VFs under sysfsRoot, kept current by udev events and a periodic
     # rescan; VF pools (device-plugin format) for the pool metrics, when the file exists
-    sysfsRoot: str = "/sys"
-    sriovPoolsConfig: str = "/etc/pcidp/config.json"
+    sysfsRoot: str = defaults.SYSFS_ROOT
+    sriovPoolsConfig: str = defaults.SRIOV_POOLS_CONFIG
     udev: bool = True
     hardwareRescanInterval: float = Field(default=300.0, gt=0)
     # Kubernetes sources (pods, NADs, status): this kubeconfig, else the in-cluster config when

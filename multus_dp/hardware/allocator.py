@@ -19,10 +19,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from multus_dp.base import defaults
 from multus_dp import logs
 from multus_dp.cni.errors import CNIError, Code
 
-DEFAULT_STATE_DIR = "/var/lib/multus-dp"
+DEFAULT_STATE_DIR = defaults.STATE_DIR
 RECORD_VERSION = 1
 log = logs.get("hardware.allocator")
 

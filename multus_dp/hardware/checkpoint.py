@@ -13,9 +13,10 @@ import os
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from multus_dp.base import defaults
 from multus_dp.cni.errors import CNIError, Code
 
-DEFAULT_CHECKPOINT = "/var/lib/kubelet/device-plugins/kubelet_internal_checkpoint"
+DEFAULT_CHECKPOINT = defaults.KUBELET_CHECKPOINT
 
 
 class PodDevicesEntry(BaseModel):

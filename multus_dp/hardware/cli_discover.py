@@ -13,7 +13,8 @@ from multus_dp.hardware.allocator import DEFAULT_STATE_DIR
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON for scripts instead of tables")
-    parser.add_argument("--sysfs-root", default=sysfs.DEFAULT_SYSFS_ROOT, help="sysfs root (default /sys)")
+    parser.add_argument("--sysfs-root", default=sysfs.DEFAULT_SYSFS_ROOT,
+                        help=f"sysfs root (default {sysfs.DEFAULT_SYSFS_ROOT})")
     parser.add_argument("--pools", default=None,
                         help=f"device-plugin pool config (default {pools.DEFAULT_POOLS_FILE} when it exists)")
     parser.add_argument("--resource-prefix", default=pools.DEFAULT_RESOURCE_PREFIX,

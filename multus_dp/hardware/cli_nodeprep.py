@@ -9,6 +9,7 @@ import json
 import sys
 from dataclasses import dataclass
 
+from multus_dp.base import defaults
 from multus_dp.cni.errors import CNIError
 from multus_dp.hardware.nodeprep import NodePrep, NodePrepReport, load_config
 from multus_dp.hardware.vfconfig import VfConfigurator
@@ -27,7 +28,8 @@ class Seams:
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="node-prep YAML (docs/hardware.md: Node preparation)")
     parser.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
-    parser.add_argument("--sysfs-root", default=None, help="sysfs root (default: the config's sysfsRoot, /sys)")
+    parser.add_argument("--sysfs-root", default=None,
+                        help=f"sysfs root (default: the config's sysfsRoot, {defaults.SYSFS_ROOT})")
     parser.add_argument("--json", action="store_true", help="print the report as JSON (progress stays on stderr)")
     parser.add_argument("--force", action="store_true",
                         help="change numVfs under allocated VFs; bind VFs that are up/addressed on the host")

@@ -24,11 +24,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from multus_dp.base import defaults
 from multus_dp.cni.errors import CNIError, Code
 from multus_dp.hardware.sysfs import VF, NodeModel
 
 DEFAULT_RESOURCE_PREFIX = "intel.com"
-DEFAULT_POOLS_FILE = "/etc/pcidp/config.json"
+DEFAULT_POOLS_FILE = defaults.SRIOV_POOLS_CONFIG
 UNSUPPORTED_SELECTORS = ("ddpProfiles", "pKeys", "vdpaType", "acpiIndexes")
 _RANGE_RE = re.compile(r"^\d+(-\d+)?$")
 

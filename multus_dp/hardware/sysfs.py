@@ -12,7 +12,9 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
-DEFAULT_SYSFS_ROOT = "/sys"
+from multus_dp.base import defaults
+
+DEFAULT_SYSFS_ROOT = defaults.SYSFS_ROOT
 NETWORK_CLASS_PREFIX = "0x02"
 BDF_RE = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
 

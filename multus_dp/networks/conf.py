@@ -33,11 +33,11 @@ class MultusConf(KubeApiKeys):  # Kubernetes API keys: k8s/settings.py
     globalNamespaces: list[str] | str = Field(default_factory=lambda: ["default"])
     systemNamespaces: list[str] = Field(default_factory=lambda: ["kube-system"])
     readinessindicatorfile: str | None = None
-    confDir: str = "/etc/cni/multus/net.d"
-    cniConfigDir: str = "/etc/cni/net.d"
-    cniDir: str = "/var/lib/cni/multus"
-    binDir: str = "/opt/cni/bin"
-    logLevel: str = "info"
+    confDir: str = defaults.MULTUS_CONF_DIR
+    cniConfigDir: str = defaults.CNI_CONF_DIR
+    cniDir: str = defaults.MULTUS_CNI_DIR
+    binDir: str = defaults.CNI_BIN_DIR
+    logLevel: str = defaults.LOG_LEVEL
     logFile: str | None = None
     logToStderr: bool = True
     capabilities: dict[str, bool] = Field(default_factory=dict)
@@ -46,32 +46,32 @@ class MultusConf(KubeApiKeys):  # Kubernetes API keys: k8s/settings.py
     prevResult: dict[str, Any] | None = None
     # multus-dp keys
     stateDir: str = defaults.STATE_DIR
-    networksDir: str = "/etc/multus-dp/networks.d"
+    networksDir: str = defaults.NETWORKS_DIR
     parallel: bool = True
     # secondaries of one pod ADDed at once (with parallel), and attachments per pod (cluster
     # network included): a pod asking for 1000 networks must not cost 1000 threads
     maxParallelDelegates: int = Field(default=defaults.MAX_PARALLEL_DELEGATES, ge=1)
     maxAttachments: int = Field(default=defaults.MAX_ATTACHMENTS, ge=1)
-    delegateTimeout: float = Field(default=60.0, gt=0)
+    delegateTimeout: float = Field(default=defaults.DELEGATE_TIMEOUT, gt=0)
     fullResult: bool = False
     # refuse (code 107) what Multus ignores: unknown keys in the networks annotation, requests
     # (ips, mac, portMappings, bandwidth, infiniband-guid) no plugin of the network declares
     strictAnnotations: bool = False
     socketPath: str = defaults.SOCKET_PATH
     nodeName: str | None = None
-    deviceInfoDir: str = "/var/run/k8s.cni.cncf.io/devinfo"
+    deviceInfoDir: str = defaults.DEVICE_INFO_DIR
     # the built-in SR-IOV delegate
     sriovExternal: bool = False
-    sysfsRoot: str = "/sys"
-    kubeletCheckpoint: str = "/var/lib/kubelet/device-plugins/kubelet_internal_checkpoint"
-    sriovPoolsConfig: str = "/etc/pcidp/config.json"
-    macReadbackTries: int = Field(default=20, ge=1)
-    macReadbackInterval: float = Field(default=0.05, ge=0)
+    sysfsRoot: str = defaults.SYSFS_ROOT
+    kubeletCheckpoint: str = defaults.KUBELET_CHECKPOINT
+    sriovPoolsConfig: str = defaults.SRIOV_POOLS_CONFIG
+    macReadbackTries: int = Field(default=defaults.MAC_READBACK_TRIES, ge=1)
+    macReadbackInterval: float = Field(default=defaults.MAC_READBACK_INTERVAL, ge=0)
     # waits on real hardware: udev done with a VF netdev given back by vfio-pci; the kernel
     # handing a dead pod's VF netdev back to the host (seconds)
-    udevSettleTimeout: float = Field(default=5.0, ge=0)
-    udevDir: str = "/run/udev"
-    vfNetdevReturnTimeout: float = Field(default=10.0, ge=0)
+    udevSettleTimeout: float = Field(default=defaults.UDEV_SETTLE_TIMEOUT, ge=0)
+    udevDir: str = defaults.UDEV_DIR
+    vfNetdevReturnTimeout: float = Field(default=defaults.VF_NETDEV_RETURN_TIMEOUT, ge=0)
     sriovSimulatedPf: str | None = None   # a simulated PF's state file (demo/benchmarks), see sriov/simulated.py
 
     @field_validator("cniVersion")

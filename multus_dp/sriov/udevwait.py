@@ -14,7 +14,9 @@ from __future__ import annotations
 import os
 import time
 
-DEFAULT_UDEV_DIR = "/run/udev"
+from multus_dp.base import defaults
+
+DEFAULT_UDEV_DIR = defaults.UDEV_DIR
 
 
 def udev_running(udev_dir: str = DEFAULT_UDEV_DIR) -> bool:
