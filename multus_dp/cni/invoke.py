@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from multus_dp.base import defaults
+from multus_dp.base.fileio import atomic_write
 from multus_dp.base.jsonin import decode
 
 from . import result as cniresult
@@ -127,15 +128,10 @@ class VersionCache:
 
     def _save(self) -> None:
         assert self.file is not None
-        tmp = f"{self.file}.{os.getpid()}.tmp"
-        try:
-            os.makedirs(os.path.dirname(self.file) or ".", exist_ok=True)
-            with open(tmp, "w", encoding="utf-8") as fh:
-                json.dump([[p, m, list(v)] for (p, m), v in self._cache.items()], fh)
-            os.replace(tmp, self.file)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+        # a cache: losing it to a crash only costs a VERSION probe, so no fsync
+        with contextlib.suppress(OSError):
+            atomic_write(self.file, json.dumps([[p, m, list(v)] for (p, m), v in self._cache.items()]),
+                         durable=False)
 
 
 def _mtime(path: str) -> int:

@@ -3,10 +3,8 @@ and (with --watch) keeping that conflist in step with the primary config and the
 readiness indicator file."""
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +13,7 @@ from typing import Any
 
 import multus_dp
 from multus_dp import logs
+from multus_dp.base.fileio import atomic_write
 
 from . import confgen
 
@@ -47,19 +46,7 @@ def install_shim(bin_dir: Path, source: Path | None = None) -> bool:
             return False
     except OSError:
         pass
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=bin_dir, prefix=f".{SHIM_NAME}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    atomic_write(target, data, mode=0o755)
     return True
 
 
@@ -160,11 +147,7 @@ def install_socket_file(bin_dir: Path, socket_path: str | None) -> bool:
             return False
     except OSError:
         pass
-    fd, tmp = tempfile.mkstemp(dir=bin_dir, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    atomic_write(path, data, mode=0o644)
     return True
 
 

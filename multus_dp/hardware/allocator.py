@@ -13,14 +13,14 @@ import errno
 import fcntl
 import json
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from multus_dp.base import defaults
 from multus_dp import logs
+from multus_dp.base import defaults
+from multus_dp.base.fileio import atomic_write, fsync_dir
 from multus_dp.cni.errors import CNIError, Code
 
 DEFAULT_STATE_DIR = defaults.STATE_DIR
@@ -150,25 +150,10 @@ class VfAllocator:
 
     def _write(self, alloc: Allocation) -> None:
         path = self._path(alloc.bdf, ".json")
-        tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
         try:
-            with open(tmp, "wb") as f:
-                f.write(json.dumps(alloc.to_json(), sort_keys=True).encode())
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-            self._sync_dir()
+            atomic_write(path, json.dumps(alloc.to_json(), sort_keys=True))
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
             raise CNIError(Code.STATE_FAILURE, f"allocation record {path} cannot be written: {exc.strerror}") from exc
-
-    def _sync_dir(self) -> None:
-        fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
     def _stale(self, alloc: Allocation) -> bool:
         return not self.netns_alive(alloc.owner.netns)
@@ -293,7 +278,7 @@ class VfAllocator:
     def _remove(self, bdf: str) -> None:
         try:
             os.unlink(self._path(bdf, ".json"))
-            self._sync_dir()
+            fsync_dir(self.dir)
         except FileNotFoundError:
             pass
         except OSError as exc:

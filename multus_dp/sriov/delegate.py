@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from multus_dp import logs
+from multus_dp.base.fileio import atomic_write
 from multus_dp.cni.config import NetworkConfig
 from multus_dp.cni.errors import CNIError, Code
 from multus_dp.cni.invoke import DelegateInvoker, RuntimeConf
@@ -308,11 +309,8 @@ class SriovDelegate:
         info = {"type": "pci", "version": DEVICE_INFO_VERSION,
                 "pci": {"pci-address": vf.bdf, "pf-pci-address": vf.pf_bdf}}
         path = cfg.device_info_file or self.own_device_info_path(rt.container_id, rt.ifname)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.tmp"
-        with open(tmp, "w") as fh:
-            json.dump(info, fh)
-        os.replace(tmp, path)
+        # readable by the workload; derived from the allocation record (which is durable), so no fsync
+        atomic_write(path, json.dumps(info), mode=0o644, durable=False)
         undo.push("remove device-info", lambda: _unlink(path))
         iface: dict[str, Any] = {"name": rt.ifname, "sandbox": rt.netns, "pciID": vf.bdf}
         if cfg.mac:
