@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from multus_dp.base.jsonin import decode
+from multus_dp.base.validation import describe
 
 from .errors import CNIError, Code
 from .versions import parse
@@ -70,14 +71,6 @@ class NetworkConfig:
         return dict(self.raw)
 
 
-def _error_text(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(root)"
-        parts.append(f"{loc}: {err['msg']}")
-    return "; ".join(parts)
-
-
 def load_json(data: bytes | str, what: str = "network configuration") -> dict[str, Any]:
     """The one decoder of request input (thin mode and the daemon): bounded in size and depth."""
     try:
@@ -106,7 +99,7 @@ def parse_network_config(data: bytes | str | dict[str, Any], *, default_name: st
     try:
         model = NetworkConfigList.model_validate(raw)
     except ValidationError as exc:
-        raise CNIError(Code.INVALID_CONFIG, f"invalid network configuration: {_error_text(exc)}") from exc
+        raise CNIError(Code.INVALID_CONFIG, f"invalid network configuration: {describe(exc)}") from exc
     except CNIError as exc:
         raise CNIError(Code.INVALID_CONFIG, f"invalid network configuration: {exc.msg}") from exc
     plugins = [dict(p) for p in raw["plugins"]]

@@ -14,6 +14,7 @@ import os
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from multus_dp.base import defaults
+from multus_dp.base.validation import describe
 from multus_dp.cni.errors import CNIError, Code
 
 DEFAULT_CHECKPOINT = defaults.KUBELET_CHECKPOINT
@@ -55,9 +56,10 @@ def load(path: str = DEFAULT_CHECKPOINT) -> Checkpoint | None:
         raise CNIError(Code.IO_FAILURE, f"kubelet checkpoint {path} cannot be read: {exc.strerror}") from exc
     try:
         return Checkpoint.model_validate(json.loads(raw))
-    except (ValueError, ValidationError) as exc:
-        first = str(exc).splitlines()[0]
-        raise CNIError(Code.DECODE_FAILURE, f"kubelet checkpoint {path} is not valid: {first}") from exc
+    except ValidationError as exc:   # a ValueError too: check it first
+        raise CNIError(Code.DECODE_FAILURE, f"kubelet checkpoint {path} is not valid: {describe(exc)}") from exc
+    except ValueError as exc:
+        raise CNIError(Code.DECODE_FAILURE, f"kubelet checkpoint {path} is not valid JSON: {exc}") from exc
 
 
 def device_ids(pod_uid: str, resource_name: str, path: str = DEFAULT_CHECKPOINT) -> list[str]:

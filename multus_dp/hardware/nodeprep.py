@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from multus_dp import logs
+from multus_dp.base.validation import describe
 from multus_dp.cni.errors import CNIError, Code
 from multus_dp.hardware import pools as pools_mod
 from multus_dp.hardware import sysfs
@@ -151,8 +152,7 @@ def load_config(path: str) -> NodePrepConfig:
     try:
         return NodePrepConfig.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()[:5])
-        raise CNIError(Code.INVALID_CONFIG, f"node-prep config {path}: {problems}") from exc
+        raise CNIError(Code.INVALID_CONFIG, f"node-prep config {path}: {describe(exc)}") from exc
 
 
 def hugepage_kb(size: str) -> int:

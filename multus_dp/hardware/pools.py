@@ -25,6 +25,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from multus_dp.base import defaults
+from multus_dp.base.validation import describe
 from multus_dp.cni.errors import CNIError, Code
 from multus_dp.hardware.sysfs import VF, NodeModel
 
@@ -214,8 +215,7 @@ def parse(data: Any, *, source: str = "pool config", default_prefix: str = DEFAU
     try:
         config = PoolsConfig.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
-        raise CNIError(Code.INVALID_CONFIG, f"{source}: {problems}") from exc
+        raise CNIError(Code.INVALID_CONFIG, f"{source}: {describe(exc)}") from exc
     config.default_prefix = default_prefix
     return config
 

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from multus_dp.base.validation import describe
 from multus_dp.cni.errors import CNIError, Code
 
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -62,8 +63,7 @@ class KubeSettings(KubeApiKeys):
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
-            parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-            raise CNIError(Code.INVALID_CONFIG, f"invalid Kubernetes settings: {'; '.join(parts)}") from exc
+            raise CNIError(Code.INVALID_CONFIG, f"invalid Kubernetes settings: {describe(exc)}") from exc
 
     def node_name(self, env: Mapping[str, str] | None = None) -> str:
         """`nodeName`, else $MULTUS_DP_NODE_NAME / $NODE_NAME, else the host name (kubelet's default)."""

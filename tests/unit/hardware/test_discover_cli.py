@@ -77,7 +77,7 @@ def test_bad_pool_file_is_a_clear_error(tmp_path, fs, capsys) -> None:
     bad = tmp_path / "config.json"
     bad.write_text('{"resourceList": [{"resourceName": "a", "selectors": {"pfNames": ["x#9-1"]}}]}')
     assert main(["discover", "--sysfs-root", str(fs.root), "--pools", str(bad)]) == 1
-    assert f"discover: pool config {bad}: resourceList.0.selectors.0.pfNames" in capsys.readouterr().err
+    assert f"discover: pool config {bad}: resourceList[0].selectors[0].pfNames" in capsys.readouterr().err
 
 
 def test_empty_node(fs, tmp_path, capsys) -> None:

@@ -99,7 +99,7 @@ def test_yaml_file_and_default_prefix(tmp_path, model) -> None:
 
 
 @pytest.mark.parametrize("bad,message", [
-    ({"resourceList": [{"resourceName": "bad name!"}]}, "resourceList.0.resourceName"),
+    ({"resourceList": [{"resourceName": "bad name!"}]}, r"resourceList\[0\]\.resourceName"),
     ({"resourceList": [{"resourceName": "a", "selectors": {"pfNames": ["ens1f0#3-1"]}}]}, "end before start"),
     ({"resourceList": [{"resourceName": "a", "selectors": {"pfNames": ["ens1f0#x"]}}]}, "bad VF index range 'x'"),
     ({"resourceList": [{"resourceName": "a", "selectors": {"vendorz": ["8086"]}}]}, "vendorz"),
