@@ -17,7 +17,11 @@ def run(args: argparse.Namespace | None) -> int:
     stdin = sys.stdin.buffer.read()
     if os.environ.get("CNI_COMMAND") == "VERSION":
         # runtimes call VERSION to validate configs: answer before importing pydantic & co.
-        sys.stdout.write(_version_reply(stdin) + "\n")
+        import json
+
+        from multus_dp.cni.versions import version_reply
+
+        sys.stdout.write(json.dumps(version_reply(stdin)) + "\n")
         return 0
     from multus_dp.chain.entry import handle
 
@@ -28,20 +32,6 @@ def run(args: argparse.Namespace | None) -> int:
         sys.stdout.write(reply.stdout + "\n")
         sys.stdout.flush()
     return reply.exit_code
-
-
-def _version_reply(stdin: bytes) -> str:
-    import json
-
-    from multus_dp.base.jsonin import decode
-    from multus_dp.cni.versions import LATEST, SUPPORTED_VERSIONS, is_supported
-
-    try:
-        asked = decode(stdin).get("cniVersion") if stdin.strip() else None
-    except (ValueError, AttributeError, UnicodeDecodeError):
-        asked = None
-    version = asked if isinstance(asked, str) and is_supported(asked) else LATEST
-    return json.dumps({"cniVersion": version, "supportedVersions": list(SUPPORTED_VERSIONS)})
 
 
 def _conf_log_file(stdin: bytes) -> str | None:

@@ -11,12 +11,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from multus_dp import logs
-from multus_dp.base.jsonin import decode
 from multus_dp.cni.config import load_json
 from multus_dp.cni.errors import CNIError, Code
-from multus_dp.cni.invoke import version_reply
 from multus_dp.cni.request import CNIRequest, parse_request
-from multus_dp.cni.versions import LATEST, is_supported, require_supported
+from multus_dp.cni.versions import reply_version, require_supported, version_reply
 from multus_dp.networks.conf import MultusConf, parse_multus_conf
 
 from .runner import ChainRunner
@@ -37,16 +35,8 @@ def build_thin_runner(conf: MultusConf) -> ChainRunner:
     return build_runner(conf, thin_services(conf))
 
 
-def _reply_version(stdin: bytes) -> str:
-    try:
-        version = decode(stdin).get("cniVersion")
-    except (ValueError, AttributeError, UnicodeDecodeError):
-        return LATEST
-    return version if isinstance(version, str) and is_supported(version) else LATEST
-
-
 def handle(env: Mapping[str, str], stdin: bytes, runner_factory: RunnerFactory = build_thin_runner) -> Reply:
-    version = _reply_version(stdin)
+    version = reply_version(stdin)
     req: CNIRequest | None = None
     start = time.monotonic()
     try:
@@ -55,8 +45,7 @@ def handle(env: Mapping[str, str], stdin: bytes, runner_factory: RunnerFactory =
             log.warning("%s: invalid pod identity in CNI_ARGS ignored, going on by container ID: %s", req.command,
                         "; ".join(req.ignored_args), extra={"command": req.command, "container": req.container_id})
         if req.command == "VERSION":
-            asked = _reply_version(stdin) if stdin.strip() else LATEST
-            return Reply(0, json.dumps(version_reply(asked)))
+            return Reply(0, json.dumps(version_reply(stdin)))
         conf = parse_multus_conf(stdin)
         require_supported(conf.cniVersion)
         runner = runner_factory(conf)

@@ -362,10 +362,3 @@ def _plugin_error(plugin: str, command: str, returncode: int, stdout: bytes, std
     detail = (stderr.strip() or text)[:2000].decode(errors="replace")
     return CNIError(Code.DELEGATE_FAILED, f"plugin {plugin} {command} failed with exit status {returncode}",
                     detail)
-
-
-def version_reply(request_version: str | None) -> dict[str, Any]:
-    """Our VERSION answer: echo the asked version when valid, else the latest."""
-    from .versions import SUPPORTED_VERSIONS
-    version = request_version if request_version and is_supported(request_version) else LATEST
-    return {"cniVersion": version, "supportedVersions": list(SUPPORTED_VERSIONS)}

@@ -1,7 +1,13 @@
-"""CNI spec versions: parsing, ordering, negotiation."""
+"""CNI spec versions: parsing, ordering, negotiation, and the version we answer in.
+
+Imports nothing heavy (no pydantic): thin mode answers VERSION through this module alone.
+"""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
+
+from multus_dp.base.jsonin import decode
 
 from .errors import CNIError, Code
 
@@ -44,3 +50,18 @@ def _parses(version: str) -> bool:
     except CNIError:
         return False
     return True
+
+
+def reply_version(config: bytes | str) -> str:
+    """The cniVersion a reply (result or error) to this request is written in: its config's
+    when we speak it, else the latest (also for an empty or undecodable config)."""
+    try:
+        version = decode(config).get("cniVersion")
+    except (ValueError, AttributeError):   # not JSON (decode: a ValueError), not an object
+        return LATEST
+    return version if isinstance(version, str) and is_supported(version) else LATEST
+
+
+def version_reply(config: bytes | str) -> dict[str, Any]:
+    """Our VERSION answer: the asked version when we speak it, else the latest."""
+    return {"cniVersion": reply_version(config), "supportedVersions": list(SUPPORTED_VERSIONS)}

@@ -28,7 +28,7 @@ from multus_dp.chain.entry import Reply, handle
 from multus_dp.chain.journal import JournalStore
 from multus_dp.cni.errors import CNIError, Code
 from multus_dp.cni.request import parse_cni_args
-from multus_dp.cni.versions import LATEST, is_supported
+from multus_dp.cni.versions import LATEST, reply_version
 
 from . import sockdir
 from .concurrency import Busy, ContainerLocks, GCGate, Slots
@@ -198,7 +198,7 @@ class Daemon:
             err = CNIError(Code.TRY_AGAIN_LATER, f"multus-dp daemon is busy, {command} for {where} was not started: "
                            f"{exc}", "raise maxConcurrency/maxQueue/queueTimeout in the daemon config if this "
                            "happens under normal load")
-            return Reply(1, err.to_json(_reply_version(stdin)))
+            return Reply(1, err.to_json(reply_version(stdin)))
 
     def _track(self, env: dict[str, str]) -> int:
         token = next(self._ids)
@@ -397,11 +397,3 @@ def _pod_label(env: dict[str, str]) -> str:
         return f"pod {args.get('K8S_POD_NAMESPACE') or 'default'}/{args['K8S_POD_NAME']}"
     container = env.get("CNI_CONTAINERID", "")
     return f"container {container}" if container else "the request"
-
-
-def _reply_version(stdin: bytes) -> str:
-    with contextlib.suppress(ValueError, AttributeError, UnicodeDecodeError):
-        version = decode(stdin).get("cniVersion")
-        if isinstance(version, str) and is_supported(version):
-            return version
-    return LATEST
