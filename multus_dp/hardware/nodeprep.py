@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from multus_dp import logs
+from multus_dp.base.formats import canonical_pci_address, is_mac
 from multus_dp.base.validation import describe
 from multus_dp.cni.errors import CNIError, Code
 from multus_dp.hardware import pools as pools_mod
@@ -29,7 +30,6 @@ from multus_dp.hardware.vfio import VFIO, NetInspector, VfioBinder
 from multus_dp.hardware.writer import DeadlineWriter, SysfsWriter
 
 log = logs.get("hardware.nodeprep")
-MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 
 
 # --- the config (YAML) ------------------------------------------------------------------------
@@ -48,7 +48,7 @@ class VfSettingsSpec(_Strict):
     def _mac(cls, value: str | None) -> str | None:
         if value is None or value == "auto":
             return value
-        if not MAC_RE.match(value):
+        if not is_mac(value):
             raise ValueError(f"{value!r} is neither a MAC address nor 'auto'")
         return value.lower()
 
@@ -84,6 +84,17 @@ class PfSpec(_Strict):
     vfDefaults: VfSettingsSpec = Field(default_factory=VfSettingsSpec)
     vfs: list[VfOverride] = Field(default_factory=list)
     dpdk: DpdkSpec = Field(default_factory=DpdkSpec)
+
+    @field_validator("pciAddress")
+    @classmethod
+    def _pci_address(cls, value: str | None) -> str | None:
+        # written as a user likes ("3b:00.1"); looked up by the kernel's name ("0000:3b:00.1")
+        if value is None:
+            return None
+        canonical = canonical_pci_address(value)
+        if canonical is None:
+            raise ValueError(f"{value!r} is not a PCI address (like 0000:3b:00.1)")
+        return canonical
 
     @model_validator(mode="after")
     def _one_ref(self) -> "PfSpec":

@@ -8,7 +8,6 @@ The root is injectable so tests build a temp tree and the lab reads the real `/s
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
@@ -16,17 +15,12 @@ from multus_dp.base import defaults
 
 DEFAULT_SYSFS_ROOT = defaults.SYSFS_ROOT
 NETWORK_CLASS_PREFIX = "0x02"
-BDF_RE = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
 
 State = Literal["kernel", "vfio-pci", "uio", "unbound"]
 USERSPACE_DRIVERS: dict[str, State] = {"vfio-pci": "vfio-pci", "uio_pci_generic": "uio", "igb_uio": "uio"}
 # ARPHRD_* values of /sys/class/net/<if>/type, spelled as netlink's EncapType (the device
 # plugin's `linkTypes` selector compares against these names)
 LINK_TYPES = {1: "ether", 32: "infiniband", 772: "loopback", 65534: "none"}
-
-
-def is_bdf(value: str) -> bool:
-    return bool(BDF_RE.match(value))
 
 
 def state_of(driver: str | None) -> State:

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from multus_dp import logs
+from multus_dp.base.formats import is_bdf
 from multus_dp.hardware.inventory import Inventory
-from multus_dp.hardware.sysfs import is_bdf
 
 log = logs.get("hardware.udev")
 ACTIONS = ("add", "remove", "change", "bind", "unbind", "move")

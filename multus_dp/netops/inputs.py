@@ -10,11 +10,9 @@ from dataclasses import dataclass
 
 from .errors import invalid
 from .types import NetnsRef
+from .vftables import DEFAULT_VLAN_PROTO, link_state_value, vlan_proto_value
 
 IFNAMSIZ = 16
-LINK_STATES = {"auto": 0, "enable": 1, "disable": 2}
-LINK_STATE_NAMES = {v: k for k, v in LINK_STATES.items()}
-VLAN_PROTOS = {"802.1q": 0x8100, "802.1ad": 0x88A8}
 
 
 def check_ifname(name: str, op: str) -> str:
@@ -119,7 +117,7 @@ class VfRequest:
     mac: bytes | None = None
     vlan: int | None = None
     qos: int = 0
-    vlan_proto: int = 0x8100
+    vlan_proto: int = DEFAULT_VLAN_PROTO
     spoofchk: bool | None = None
     trust: bool | None = None
     link_state: int | None = None
@@ -146,15 +144,15 @@ def parse_vf_request(pf: str, vf: int, *, mac: str | None = None, vlan: int | No
     _uint(vf, "VF index", op, dev, 0xFFFF)
     if vlan is None and (qos is not None or vlan_proto is not None):
         raise invalid(f"{op} {dev}: qos and vlan_proto need a vlan")
-    proto = 0x8100
+    proto: int | None = DEFAULT_VLAN_PROTO
     if vlan_proto is not None:
-        proto = VLAN_PROTOS.get(vlan_proto.lower(), -1) if isinstance(vlan_proto, str) else vlan_proto
-        if proto not in VLAN_PROTOS.values():
+        proto = vlan_proto_value(vlan_proto)
+        if proto is None:
             raise invalid(f"{op} {dev}: invalid vlan_proto {vlan_proto!r} (802.1q, 802.1ad, 0x8100 or 0x88a8)")
     state: int | None = None
     if link_state is not None:
-        state = LINK_STATES.get(link_state.lower(), -1) if isinstance(link_state, str) else link_state
-        if state not in LINK_STATES.values():
+        state = link_state_value(link_state)
+        if state is None:
             raise invalid(f"{op} {dev}: invalid link_state {link_state!r} (auto, enable or disable)")
     rates = [None if r is None else _uint(r, name, op, dev, 0xFFFFFFFF)
              for r, name in ((min_tx_rate, "min_tx_rate"), (max_tx_rate, "max_tx_rate"))]

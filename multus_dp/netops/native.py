@@ -9,8 +9,9 @@ from multus_dp._netops_cffi import ffi, lib  # ImportError when not built: see s
 
 from .base import BaseLinkOps, BaseVfOps, LinkCfg
 from .errors import NetOpsError
-from .inputs import LINK_STATE_NAMES, Addr, Route, VfRequest, mac_text
+from .inputs import Addr, Route, VfRequest, mac_text
 from .types import LinkInfo, VfState
+from .vftables import LINK_STATE_NAMES
 
 _MAX_VFS = 256
 

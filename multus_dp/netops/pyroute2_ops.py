@@ -20,9 +20,10 @@ from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 
 from .base import BaseLinkOps, BaseVfOps, LinkCfg
 from .errors import NetOpsError
-from .inputs import LINK_STATE_NAMES, Addr, Route, VfRequest, mac_text
+from .inputs import Addr, Route, VfRequest, mac_text
 from .netns import Netns, socket_in
 from .types import LinkInfo, VfState
+from .vftables import DEFAULT_VLAN_PROTO, LINK_STATE_NAMES
 
 IFF_UP = 0x1
 RTEXT_FILTER_VF = 1
@@ -339,7 +340,7 @@ def _vf_state(attrs: Any) -> VfState:
     mac = attrs.get_attr("IFLA_VF_MAC")
     vlan = attrs.get_attr("IFLA_VF_VLAN") or {}
     vlist = attrs.get_attr("IFLA_VF_VLAN_LIST")
-    proto, vid, qos = 0x8100, vlan.get("vlan", 0), vlan.get("qos", 0)
+    proto, vid, qos = DEFAULT_VLAN_PROTO, vlan.get("vlan", 0), vlan.get("qos", 0)
     if vlist is not None:
         infos = vlist.get_attrs("IFLA_VF_VLAN_INFO")
         if infos:

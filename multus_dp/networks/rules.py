@@ -9,13 +9,14 @@ import ipaddress
 import re
 from typing import Any
 
+# the address checks the SR-IOV netconf shares too live in base.formats (re-exported here)
+from multus_dp.base.formats import cidr_problem as cidr_problem
+from multus_dp.base.formats import device_id_problem as device_id_problem
+from multus_dp.base.formats import mac_problem as mac_problem
 from multus_dp.base.names import DNS1123_LABEL, DNS1123_SUBDOMAIN
 from multus_dp.cni.request import ifname_problem
 
-MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 GUID_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){7}$")
-PCI_RE = re.compile(r"^([0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$")
-DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")
 PROTOCOLS = ("tcp", "udp", "sctp")
 
 
@@ -44,16 +45,6 @@ def interface_problem(value: Any) -> str | None:
     return f"{value!r} is not a valid interface name: {problem}" if problem else None
 
 
-def cidr_problem(value: Any) -> str | None:
-    if not isinstance(value, str) or "/" not in value:
-        return f"{value!r} is not an IP address with a prefix length (like 10.1.1.5/24)"
-    try:
-        ipaddress.ip_interface(value)
-    except ValueError:
-        return f"{value!r} is not a valid IP address with prefix length"
-    return None
-
-
 def ip_problem(value: Any) -> str | None:
     try:
         ipaddress.ip_address(value)
@@ -62,26 +53,9 @@ def ip_problem(value: Any) -> str | None:
     return None
 
 
-def mac_problem(value: Any) -> str | None:
-    if not isinstance(value, str) or not MAC_RE.match(value):
-        return f"{value!r} is not a MAC address (six hex octets separated by ':')"
-    first = int(value[:2], 16)
-    if first & 1:
-        return f"{value!r} is a multicast MAC address; an interface needs a unicast one"
-    if value.replace(":", "") == "000000000000":
-        return f"{value!r} is the all-zero MAC address"
-    return None
-
-
 def guid_problem(value: Any) -> str | None:
     if not isinstance(value, str) or not GUID_RE.match(value):
         return f"{value!r} is not an InfiniBand GUID (eight hex octets separated by ':')"
-    return None
-
-
-def device_id_problem(value: Any) -> str | None:
-    if not isinstance(value, str) or not DEVICE_ID_RE.match(value):
-        return f"{value!r} is not a device ID (a PCI address like 0000:af:06.0 or a device name)"
     return None
 
 

@@ -2,19 +2,25 @@
 
 Keys: deviceID, vlan (0-4094), vlanQoS (0-7), vlanProto (802.1q/802.1ad), mac, spoofchk,
 trust (on/off), link_state (auto/enable/disable), min_tx_rate, max_tx_rate (Mbps), ipam;
-plus mtu and bindVfio (ours). `runtimeConfig` may carry mac, ips, deviceID and CNIDeviceInfoFile. Invalid values are
-code-7 errors naming the key.
+plus mtu and bindVfio (ours). `runtimeConfig` may carry mac, ips, deviceID and
+CNIDeviceInfoFile, and wins over the keys of the same name. Invalid values are code-7 errors
+naming the network and the key.
+
+`SriovNetConf` is the document (pydantic, validated at the boundary); `SriovConfig` is what
+the delegate works with (a frozen dataclass, the runtimeConfig already applied).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, ValidationInfo, field_validator
+
+from multus_dp.base.formats import cidr_problem, device_id_problem, mac_problem
+from multus_dp.base.validation import describe
 from multus_dp.cni.errors import CNIError, Code
-from multus_dp.networks.rules import cidr_problem, device_id_problem, mac_problem
+from multus_dp.netops.vftables import DEFAULT_VLAN_PROTO, LINK_STATES, VLAN_PROTOS
 
-VLAN_PROTOS = {"802.1q": 0x8100, "802.1ad": 0x88A8}
-LINK_STATES = ("auto", "enable", "disable")
 ON_OFF = {"on": True, "off": False}
 
 
@@ -47,7 +53,7 @@ class SriovConfig:
         if self.vlan is not None:
             settings["vlan"] = self.vlan
             settings["qos"] = self.vlan_qos or 0
-            settings["vlan_proto"] = self.vlan_proto or VLAN_PROTOS["802.1q"]
+            settings["vlan_proto"] = self.vlan_proto or DEFAULT_VLAN_PROTO
         if self.spoofchk is not None:
             settings["spoofchk"] = self.spoofchk
         if self.trust is not None:
@@ -60,82 +66,156 @@ class SriovConfig:
         return settings
 
 
-def _bad(network: str, key: str, problem: str) -> CNIError:
-    return CNIError(Code.INVALID_CONFIG, f"sriov network {network}: \"{key}\" {problem}")
+# ---- value rules (each problem is the rest of a sentence that starts with the key) ----------
+
+def _int_in(low: int, high: int) -> BeforeValidator:
+    def check(value: object) -> object:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high):
+            raise ValueError(f"must be an integer in {low}-{high}, got {value!r}")
+        return value
+    return BeforeValidator(check)
 
 
-def _int(conf: dict[str, Any], key: str, network: str, low: int, high: int) -> int | None:
-    if key not in conf or conf[key] is None:
-        return None
-    value = conf[key]
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise _bad(network, key, f"must be an integer in {low}-{high}, got {value!r}")
-    return value
-
-
-def _on_off(conf: dict[str, Any], key: str, network: str) -> bool | None:
-    if key not in conf or conf[key] is None:
-        return None
-    value = conf[key]
-    if isinstance(value, bool):
+def _on_off(value: object) -> object:
+    if value is None or isinstance(value, bool):
         return value
     if isinstance(value, str) and value.lower() in ON_OFF:
         return ON_OFF[value.lower()]
-    raise _bad(network, key, f"must be \"on\" or \"off\", got {value!r}")
+    raise ValueError(f"must be \"on\" or \"off\", got {value!r}")
+
+
+def _vlan_proto(value: object) -> object:
+    if value is None:
+        return None
+    if not isinstance(value, str) or value.lower() not in VLAN_PROTOS:
+        raise ValueError(f"must be 802.1q or 802.1ad, got {value!r}")
+    return VLAN_PROTOS[value.lower()]
+
+
+def _link_state(value: object) -> object:
+    if value is not None and value not in LINK_STATES:
+        raise ValueError(f"must be one of {', '.join(LINK_STATES)}, got {value!r}")
+    return value
+
+
+def _mac(value: object) -> object:
+    if value is None:
+        return None
+    problem = mac_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return str(value).lower()
+
+
+def _device_id(value: object) -> object:
+    problem = None if value is None else device_id_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _strict_bool(value: object) -> object:
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false, got {value!r}")
+    return value
+
+
+Mac = Annotated[str | None, BeforeValidator(_mac)]
+DeviceId = Annotated[str | None, BeforeValidator(_device_id)]
+OnOff = Annotated[bool | None, BeforeValidator(_on_off)]
+Rate = Annotated[int | None, _int_in(0, 1 << 31)]
+
+
+class RuntimeConfig(BaseModel):
+    """The capability args the runtime passes (`runtimeConfig`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    mac: Mac = None
+    ips: list[str] | None = None
+    deviceID: DeviceId = None
+    CNIDeviceInfoFile: str | None = None
+
+    @field_validator("ips", mode="before")
+    @classmethod
+    def _ips(cls, value: object) -> object:
+        if value is None:
+            return None
+        if not isinstance(value, list):
+            raise ValueError("must be a list")
+        for ip in value:
+            problem = cidr_problem(ip)
+            if problem:
+                raise ValueError(problem)
+        return value
+
+
+class SriovNetConf(BaseModel):
+    """One sriov network's plugin config (sriov-cni's keys, as sriov-cni spells them)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str | None = None
+    deviceID: DeviceId = None
+    pciBusID: DeviceId = None         # sriov-cni's older name of deviceID
+    resourceName: str | None = None
+    vlan: Annotated[int | None, _int_in(0, 4094)] = None
+    vlanQoS: Annotated[int | None, _int_in(0, 7)] = None
+    vlanProto: Annotated[int | None, BeforeValidator(_vlan_proto)] = None
+    mac: Mac = None
+    spoofchk: OnOff = None
+    trust: OnOff = None
+    link_state: Annotated[str | None, BeforeValidator(_link_state)] = None
+    max_tx_rate: Rate = None          # before min_tx_rate: min's check reads it
+    min_tx_rate: Rate = None
+    mtu: Annotated[int | None, _int_in(68, 65535)] = None
+    ipam: dict[str, Any] | None = None
+    bindVfio: Annotated[bool, BeforeValidator(_strict_bool)] = False
+    runtimeConfig: RuntimeConfig | None = None
+
+    @field_validator("vlanQoS", "vlanProto")
+    @classmethod
+    def _needs_vlan(cls, value: int | None, info: ValidationInfo) -> int | None:
+        # a bad "vlan" is reported on its own; only a valid zero/absent one makes this wrong
+        if value and "vlan" in info.data and not info.data["vlan"]:
+            raise ValueError("needs a non-zero \"vlan\"")
+        return value
+
+    @field_validator("min_tx_rate")
+    @classmethod
+    def _min_not_above_max(cls, value: int | None, info: ValidationInfo) -> int | None:
+        top = info.data.get("max_tx_rate")
+        if value and top and value > top:
+            raise ValueError(f"({value}) must not exceed max_tx_rate ({top})")
+        return value
+
+    @field_validator("ipam", mode="before")
+    @classmethod
+    def _ipam(cls, value: object) -> object:
+        if value is not None and (not isinstance(value, dict) or (value and not isinstance(value.get("type"), str))):
+            raise ValueError("must be an object with a \"type\"")
+        return value
+
+    @field_validator("runtimeConfig", mode="before")
+    @classmethod
+    def _runtime(cls, value: object) -> object:
+        if value is not None and not isinstance(value, dict):
+            raise ValueError("must be an object")
+        return value or None
 
 
 def parse_sriov_config(conf: dict[str, Any]) -> SriovConfig:
     network = str(conf.get("name") or "(unnamed)")
-    runtime = conf.get("runtimeConfig") or {}
-    if not isinstance(runtime, dict):
-        raise _bad(network, "runtimeConfig", "must be an object")
-    vlan = _int(conf, "vlan", network, 0, 4094)
-    qos = _int(conf, "vlanQoS", network, 0, 7)
-    proto_raw = conf.get("vlanProto")
-    proto = None
-    if proto_raw is not None:
-        if not isinstance(proto_raw, str) or proto_raw.lower() not in VLAN_PROTOS:
-            raise _bad(network, "vlanProto", f"must be 802.1q or 802.1ad, got {proto_raw!r}")
-        proto = VLAN_PROTOS[proto_raw.lower()]
-    if (qos or proto) and not vlan:
-        key = "vlanQoS" if qos else "vlanProto"
-        raise _bad(network, key, "needs a non-zero \"vlan\"")
-    mac = runtime.get("mac", conf.get("mac"))
-    if mac is not None:
-        problem = mac_problem(mac)
-        if problem:
-            raise _bad(network, "mac", problem)
-        mac = mac.lower()
-    link_state = conf.get("link_state")
-    if link_state is not None and link_state not in LINK_STATES:
-        raise _bad(network, "link_state", f"must be one of auto, enable, disable, got {link_state!r}")
-    min_rate = _int(conf, "min_tx_rate", network, 0, 1 << 31)
-    max_rate = _int(conf, "max_tx_rate", network, 0, 1 << 31)
-    if min_rate and max_rate and min_rate > max_rate:
-        raise _bad(network, "min_tx_rate", f"({min_rate}) must not exceed max_tx_rate ({max_rate})")
-    mtu = _int(conf, "mtu", network, 68, 65535)
-    device_id = runtime.get("deviceID") or conf.get("deviceID") or conf.get("pciBusID")
-    if device_id is not None:
-        problem = device_id_problem(device_id)
-        if problem:
-            raise _bad(network, "deviceID", problem)
-    ipam = conf.get("ipam")
-    if ipam is not None and (not isinstance(ipam, dict) or (ipam and not isinstance(ipam.get("type"), str))):
-        raise _bad(network, "ipam", "must be an object with a \"type\"")
-    bind_vfio = conf.get("bindVfio", False)
-    if not isinstance(bind_vfio, bool):
-        raise _bad(network, "bindVfio", f"must be true or false, got {bind_vfio!r}")
-    ips = runtime.get("ips") or []
-    if not isinstance(ips, list):
-        raise _bad(network, "runtimeConfig.ips", "must be a list")
-    for ip in ips:
-        problem = cidr_problem(ip)
-        if problem:
-            raise _bad(network, "runtimeConfig.ips", problem)
+    try:
+        doc = SriovNetConf.model_validate(conf)
+    except ValidationError as exc:
+        raise CNIError(Code.INVALID_CONFIG, f"sriov network {network}: {describe(exc, quote_keys=True)}") from exc
+    runtime = doc.runtimeConfig or RuntimeConfig()
     return SriovConfig(
-        name=network, device_id=device_id, vlan=vlan, vlan_qos=qos, vlan_proto=proto, mac=mac,
-        spoofchk=_on_off(conf, "spoofchk", network), trust=_on_off(conf, "trust", network),
-        link_state=link_state, min_tx_rate=min_rate, max_tx_rate=max_rate, mtu=mtu,
-        ipam=ipam or None, ips=list(ips), device_info_file=runtime.get("CNIDeviceInfoFile") or None,
-        resource_name=conf.get("resourceName") or None, bind_vfio=bind_vfio, raw=conf,
+        name=network, device_id=runtime.deviceID or doc.deviceID or doc.pciBusID, vlan=doc.vlan,
+        vlan_qos=doc.vlanQoS, vlan_proto=doc.vlanProto, mac=runtime.mac or doc.mac, spoofchk=doc.spoofchk,
+        trust=doc.trust, link_state=doc.link_state, min_tx_rate=doc.min_tx_rate, max_tx_rate=doc.max_tx_rate,
+        mtu=doc.mtu, ipam=doc.ipam or None, ips=list(runtime.ips or []),
+        device_info_file=runtime.CNIDeviceInfoFile or None, resource_name=doc.resourceName or None,
+        bind_vfio=doc.bindVfio, raw=conf,
     )

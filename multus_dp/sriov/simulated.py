@@ -19,13 +19,11 @@ from pathlib import Path
 
 from multus_dp.netops.errors import NetOpsError
 from multus_dp.netops.types import VfState
-
-LINK_STATES = {0: "auto", 1: "enable", 2: "disable", "auto": "auto", "enable": "enable", "disable": "disable"}
-PROTOS = {"802.1q": 0x8100, "802.1ad": 0x88A8}
+from multus_dp.netops.vftables import DEFAULT_VLAN_PROTO, LINK_STATE_NAMES, link_state_value, vlan_proto_value
 
 
 def fresh_vf(index: int) -> VfState:
-    return VfState(index=index, mac="00:00:00:00:00:00", vlan=0, qos=0, vlan_proto=0x8100, spoofchk=True,
+    return VfState(index=index, mac="00:00:00:00:00:00", vlan=0, qos=0, vlan_proto=DEFAULT_VLAN_PROTO, spoofchk=True,
                    trust=False, link_state="auto", min_tx_rate=0, max_tx_rate=0)
 
 
@@ -87,14 +85,21 @@ class SimulatedPf:
             if mac is not None:
                 state = replace(state, mac=mac.lower())
             if vlan is not None:
-                proto = PROTOS.get(str(vlan_proto).lower(), vlan_proto) if vlan_proto is not None else 0x8100
-                state = replace(state, vlan=vlan, qos=qos or 0, vlan_proto=proto if vlan else 0x8100)
+                proto = DEFAULT_VLAN_PROTO if vlan_proto is None else vlan_proto_value(vlan_proto)
+                if proto is None:
+                    raise NetOpsError(errno.EINVAL,
+                                      f"set_vf {pf_ifname} vf {vf_index}: invalid vlan_proto {vlan_proto!r}")
+                state = replace(state, vlan=vlan, qos=qos or 0, vlan_proto=proto if vlan else DEFAULT_VLAN_PROTO)
             if spoofchk is not None:
                 state = replace(state, spoofchk=bool(spoofchk))
             if trust is not None:
                 state = replace(state, trust=bool(trust))
             if link_state is not None:
-                state = replace(state, link_state=LINK_STATES[link_state])
+                value = link_state_value(link_state)
+                if value is None:
+                    raise NetOpsError(errno.EINVAL,
+                                      f"set_vf {pf_ifname} vf {vf_index}: invalid link_state {link_state!r}")
+                state = replace(state, link_state=LINK_STATE_NAMES[value])
             if min_tx_rate is not None or max_tx_rate is not None:
                 state = replace(state, min_tx_rate=state.min_tx_rate if min_tx_rate is None else min_tx_rate,
                                 max_tx_rate=state.max_tx_rate if max_tx_rate is None else max_tx_rate)

@@ -191,6 +191,7 @@ def test_numvfs_change_under_allocated_vfs_needs_force(capsys, tmp_path, fs, cor
     ("pfs:\n- {name: ens1f0, numVfs: 1, dpdk: {indexes: 3-1}}\n", "end before start"),
     ("pfs:\n- {name: ens1f0, numVfz: 1}\n", "numVfz"),
     ("pfs:\n- {name: ens1f0, numVfs: 1, vfDefaults: {mac: nope}}\n", "neither a MAC address nor 'auto'"),
+    ("pfs:\n- {pciAddress: 'ens1f0', numVfs: 1}\n", "pfs[0].pciAddress: 'ens1f0' is not a PCI address"),
     ("pfs: [\n", "not valid YAML"),
 ])
 def test_bad_config_is_a_clear_error(capsys, tmp_path, fs, core, yaml_text, message) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 
+from multus_dp.base.formats import is_bdf
 from multus_dp.hardware import sysfs
 from tests.support.fakesysfs import FakeSysfs
 
@@ -85,5 +86,5 @@ def test_scan_reads_the_real_sys_without_error() -> None:
     # whatever this machine has: every network function found is classified sensibly
     model = sysfs.scan("/sys")
     for dev in (*model.pfs.values(), *model.vfs.values()):
-        assert sysfs.is_bdf(dev.bdf) and dev.pci_class.startswith("0x02")
+        assert is_bdf(dev.bdf) and dev.pci_class.startswith("0x02")
         assert os.path.isdir(f"/sys/bus/pci/devices/{dev.bdf}")

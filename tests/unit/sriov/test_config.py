@@ -42,3 +42,19 @@ def test_runtime_config_wins() -> None:
     cfg = parse_sriov_config({**BASE, "mac": "02:00:00:00:00:01", "runtimeConfig": {
         "mac": "02:00:00:00:00:02", "deviceID": "0000:af:06.3", "CNIDeviceInfoFile": "/x/y"}})
     assert (cfg.mac, cfg.device_id, cfg.device_info_file) == ("02:00:00:00:00:02", "0000:af:06.3", "/x/y")
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(CNIError) as err:
+        parse_sriov_config({**BASE, "vlan": 5000, "vlanQoS": 2, "trust": "maybe", "runtimeConfig": {"mac": "x"}})
+    msg = err.value.msg
+    assert msg.startswith("sriov network vf-net: ")
+    # a bad vlan is reported once: vlanQoS is not also blamed for it
+    assert '"vlan" must be' in msg and '"trust" must be' in msg and '"runtimeConfig.mac"' in msg
+    assert "vlanQoS" not in msg
+
+
+def test_older_pci_bus_id_key_and_defaults() -> None:
+    cfg = parse_sriov_config({"type": "sriov", "name": "n", "pciBusID": "0000:af:06.1", "vlan": 7})
+    assert cfg.device_id == "0000:af:06.1" and not cfg.bind_vfio and cfg.ipam is None and cfg.ips == []
+    assert cfg.vf_settings() == {"vlan": 7, "qos": 0, "vlan_proto": 0x8100}
