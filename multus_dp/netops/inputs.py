@@ -144,11 +144,9 @@ def parse_vf_request(pf: str, vf: int, *, mac: str | None = None, vlan: int | No
     _uint(vf, "VF index", op, dev, 0xFFFF)
     if vlan is None and (qos is not None or vlan_proto is not None):
         raise invalid(f"{op} {dev}: qos and vlan_proto need a vlan")
-    proto: int | None = DEFAULT_VLAN_PROTO
-    if vlan_proto is not None:
-        proto = vlan_proto_value(vlan_proto)
-        if proto is None:
-            raise invalid(f"{op} {dev}: invalid vlan_proto {vlan_proto!r} (802.1q, 802.1ad, 0x8100 or 0x88a8)")
+    proto = DEFAULT_VLAN_PROTO if vlan_proto is None else vlan_proto_value(vlan_proto)
+    if proto is None:
+        raise invalid(f"{op} {dev}: invalid vlan_proto {vlan_proto!r} (802.1q, 802.1ad, 0x8100 or 0x88a8)")
     state: int | None = None
     if link_state is not None:
         state = link_state_value(link_state)
