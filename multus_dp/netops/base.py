@@ -127,16 +127,6 @@ class BaseVfOps(ABC):
             req = self._complete_rates(pf_ifname, req)
         self._set_vf(pf_ifname, req)
 
-    def build_set_vf_message(self, pf_index: int, vf_index: int, *, seq: int = 0, pid: int = 0,
-                             **settings: object) -> bytes:
-        """The exact request set_vf would send for these settings, without sending it
-        (golden-bytes tests; a rate left out is sent as 0)."""
-        req = parse_vf_request("ifindex%d" % pf_index, vf_index, **settings)  # type: ignore[arg-type]
-        if req.sets_rate:
-            req = VfRequest(**{**req.__dict__, "min_tx_rate": req.min_tx_rate or 0,
-                               "max_tx_rate": req.max_tx_rate or 0})
-        return self._build_set_vf(pf_index, req, seq, pid)
-
     def _complete_rates(self, pf: str, req: VfRequest) -> VfRequest:
         # the kernel sets min and max together: keep the one not asked for
         current = {vf.index: vf for vf in self._get_vfs(pf)}
@@ -152,7 +142,4 @@ class BaseVfOps(ABC):
 
     @abstractmethod
     def _set_vf(self, pf: str, req: VfRequest) -> None: ...
-
-    @abstractmethod
-    def _build_set_vf(self, pf_index: int, req: VfRequest, seq: int, pid: int) -> bytes: ...
 

@@ -6,7 +6,8 @@ import ipaddress
 import os
 import secrets
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from .errors import invalid
 from .types import NetnsRef
@@ -162,3 +163,12 @@ def parse_vf_request(pf: str, vf: int, *, mac: str | None = None, vlan: int | No
         qos=0 if qos is None else _uint(qos, "qos", op, dev, 7), vlan_proto=proto,
         spoofchk=None if spoofchk is None else bool(spoofchk), trust=None if trust is None else bool(trust),
         link_state=state, min_tx_rate=rates[0], max_tx_rate=rates[1])
+
+
+def message_vf_request(pf_index: int, vf_index: int, **settings: Any) -> VfRequest:
+    """set_vf's request for `settings` as one message carries it alone: a rate left out is 0
+    (set_vf itself first reads the current one from the PF)."""
+    req = parse_vf_request(f"ifindex{pf_index}", vf_index, **settings)
+    if req.sets_rate:
+        req = replace(req, min_tx_rate=req.min_tx_rate or 0, max_tx_rate=req.max_tx_rate or 0)
+    return req

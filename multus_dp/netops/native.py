@@ -9,7 +9,7 @@ from multus_dp._netops_cffi import ffi, lib  # ImportError when not built: see s
 
 from .base import BaseLinkOps, BaseVfOps, LinkCfg
 from .errors import NetOpsError
-from .inputs import Addr, Route, VfRequest, mac_text
+from .inputs import Addr, Route, VfRequest, mac_text, message_vf_request
 from .types import LinkInfo, VfState
 from .vftables import LINK_STATE_NAMES
 
@@ -151,9 +151,13 @@ class NativeVfOps(BaseVfOps):
         call = _Call()
         call.check(lib.netops_set_vf(call.text(pf), _vf_cfg(req), call.err))
 
-    def _build_set_vf(self, pf_index: int, req: VfRequest, seq: int, pid: int) -> bytes:
-        buf = ffi.new("unsigned char[]", 4096)
-        length = lib.netops_build_set_vf(pf_index, _vf_cfg(req), seq, pid, buf, 4096)
-        if length < 0:
-            raise NetOpsError(-length, f"set_vf ifindex {pf_index} vf {req.vf}: message too long")
-        return bytes(ffi.buffer(buf, length))
+
+def build_set_vf_message(pf_index: int, vf_index: int, *, seq: int = 0, pid: int = 0, **settings: Any) -> bytes:
+    """The exact RTM_NEWLINK request set_vf sends for `settings` to the PF with ifindex
+    `pf_index`, built by the C helper and not sent (the golden-bytes tests compare it)."""
+    req = message_vf_request(pf_index, vf_index, **settings)
+    buf = ffi.new("unsigned char[]", 4096)
+    length = lib.netops_build_set_vf(pf_index, _vf_cfg(req), seq, pid, buf, 4096)
+    if length < 0:
+        raise NetOpsError(-length, f"set_vf ifindex {pf_index} vf {req.vf}: message too long")
+    return bytes(ffi.buffer(buf, length))

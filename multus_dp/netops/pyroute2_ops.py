@@ -20,7 +20,7 @@ from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 
 from .base import BaseLinkOps, BaseVfOps, LinkCfg
 from .errors import NetOpsError
-from .inputs import Addr, Route, VfRequest, mac_text
+from .inputs import Addr, Route, VfRequest, mac_text, message_vf_request
 from .netns import Netns, socket_in
 from .types import LinkInfo, VfState
 from .vftables import DEFAULT_VLAN_PROTO, LINK_STATE_NAMES
@@ -390,11 +390,14 @@ class Pyroute2VfOps(BaseVfOps):
                 code, why = _reason(exc)
                 raise NetOpsError(code, f"set_vf {dev}: configure in {frame.ns.desc}: {why}") from None
 
-    def _build_set_vf(self, pf_index: int, req: VfRequest, seq: int, pid: int) -> bytes:
-        batch = IPBatch()
-        batch.link("set", index=pf_index, vf=_vf_spec(req))
-        data = bytearray(batch.batch)
-        # header: len(4) type(2) flags(2) seq(4) pid(4)
-        data[8:12] = seq.to_bytes(4, "little")
-        data[12:16] = pid.to_bytes(4, "little")
-        return bytes(data)
+
+def build_set_vf_message(pf_index: int, vf_index: int, *, seq: int = 0, pid: int = 0, **settings: Any) -> bytes:
+    """The exact RTM_NEWLINK request set_vf sends for `settings` to the PF with ifindex
+    `pf_index`, built by pyroute2 and not sent (the golden-bytes tests compare it)."""
+    batch = IPBatch()
+    batch.link("set", index=pf_index, vf=_vf_spec(message_vf_request(pf_index, vf_index, **settings)))
+    data = bytearray(batch.batch)
+    # header: len(4) type(2) flags(2) seq(4) pid(4)
+    data[8:12] = seq.to_bytes(4, "little")
+    data[12:16] = pid.to_bytes(4, "little")
+    return bytes(data)

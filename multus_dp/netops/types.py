@@ -61,6 +61,3 @@ class VfOps(Protocol):
                qos: int | None = None, vlan_proto: int | str | None = None, spoofchk: bool | None = None,
                trust: bool | None = None, link_state: str | int | None = None,
                min_tx_rate: int | None = None, max_tx_rate: int | None = None) -> None: ...
-
-    def build_set_vf_message(self, pf_index: int, vf_index: int, *, seq: int = 0, pid: int = 0,
-                             **settings: object) -> bytes: ...

@@ -105,10 +105,6 @@ class SimulatedPf:
                                 max_tx_rate=state.max_tx_rate if max_tx_rate is None else max_tx_rate)
             vfs[vf_index] = state
 
-    def build_set_vf_message(self, pf_index: int, vf_index: int, *, seq: int = 0, pid: int = 0,
-                             **settings: object) -> bytes:
-        raise NotImplementedError("a simulated PF sends no netlink messages")
-
 
 def vf_bdf(pf_bdf: str, index: int) -> str:
     domain, bus, _ = pf_bdf.split(":")

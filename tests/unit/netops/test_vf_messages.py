@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from multus_dp.netops import NetOpsError, get_vf_ops, native_available
+from multus_dp.netops import NetOpsError, get_vf_ops, native_available, pyroute2_ops
 from tests.support.prereq import require
 
 IFLA_VFINFO_LIST, IFLA_VF_INFO = 22, 1
@@ -34,6 +34,14 @@ def both():
     return get_vf_ops("native"), get_vf_ops("pyroute2")
 
 
+@pytest.fixture(scope="module")
+def builders():
+    """The message builders of both implementations (module functions, not part of VfOps)."""
+    require(native_available(), "native netops helper built (pip install -e .)")
+    from multus_dp.netops import native
+    return native.build_set_vf_message, pyroute2_ops.build_set_vf_message
+
+
 def attrs(data: bytes) -> list[tuple[int, bytes]]:
     out, off = [], 0
     while off + 4 <= len(data):
@@ -53,30 +61,30 @@ def vf_attrs(msg: bytes) -> dict[int, bytes]:
 
 
 @pytest.mark.parametrize("settings", CASES, ids=lambda s: ",".join(f"{k}={v}" for k, v in s.items()))
-def test_native_and_pyroute2_send_the_same_bytes(both, settings) -> None:
-    native, pyroute2 = both
-    a = native.build_set_vf_message(7, 3, seq=42, pid=1234, **settings)
-    b = pyroute2.build_set_vf_message(7, 3, seq=42, pid=1234, **settings)
+def test_native_and_pyroute2_send_the_same_bytes(builders, settings) -> None:
+    native, pyroute2 = builders
+    a = native(7, 3, seq=42, pid=1234, **settings)
+    b = pyroute2(7, 3, seq=42, pid=1234, **settings)
     assert a.hex() == b.hex()
     length, kind, flags, seq, pid = struct.unpack_from("IHHII", a)
     assert (length, kind, seq, pid) == (len(a), 16, 42, 1234)  # RTM_NEWLINK
     assert struct.unpack_from("i", a, 20)[0] == 7               # ifi_index = the PF
 
 
-def test_vlan_info_has_the_kernel_struct_size(both) -> None:
+def test_vlan_info_has_the_kernel_struct_size(builders) -> None:
     """struct ifla_vf_vlan_info is 16 bytes; the kernel refuses anything shorter with EINVAL."""
-    for ops in both:
-        vf = vf_attrs(ops.build_set_vf_message(2, 1, vlan=100, qos=3, vlan_proto="802.1ad"))
+    for build in builders:
+        vf = vf_attrs(build(2, 1, vlan=100, qos=3, vlan_proto="802.1ad"))
         (kind, info), = attrs(vf[IFLA_VF_VLAN_LIST])
         assert kind == IFLA_VF_VLAN_INFO and len(info) == 16
         assert struct.unpack_from("III", info) == (1, 100, 3)
         assert info[12:14] == b"\x88\xa8"  # vlan_proto is big-endian (__be16)
 
 
-def test_every_field_lands_where_the_kernel_reads_it(both) -> None:
-    for ops in both:
-        vf = vf_attrs(ops.build_set_vf_message(2, 4, mac="02:00:00:00:00:09", spoofchk=False, trust=True,
-                                               link_state="disable", min_tx_rate=10, max_tx_rate=20))
+def test_every_field_lands_where_the_kernel_reads_it(builders) -> None:
+    for build in builders:
+        vf = vf_attrs(build(2, 4, mac="02:00:00:00:00:09", spoofchk=False, trust=True,
+                            link_state="disable", min_tx_rate=10, max_tx_rate=20))
         assert struct.unpack_from("I", vf[IFLA_VF_MAC])[0] == 4
         assert vf[IFLA_VF_MAC][4:10] == bytes.fromhex("020000000009") and len(vf[IFLA_VF_MAC]) == 36
         assert struct.unpack("II", vf[IFLA_VF_SPOOFCHK]) == (4, 0)
