@@ -38,7 +38,9 @@
 #ifndef DEFAULT_SOCKET_UID /* passed by setup.py from multus_dp/base/defaults.py */
 #define DEFAULT_SOCKET_UID 0
 #endif
+#ifndef DEFAULT_TIMEOUT_S /* likewise */
 #define DEFAULT_TIMEOUT_S 300.0
+#endif
 #define DEFAULT_CNI_VERSION "1.1.0"
 #define MAX_STDIN (16u << 20)
 #define MAX_REPLY (64u << 20)

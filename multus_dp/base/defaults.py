@@ -1,7 +1,8 @@
 """Every default path and timeout that more than one place needs, written once.
 
-The C shim reads SOCKET_PATH too: setup.py passes it to the compiler (-DDEFAULT_SOCKET), so
-changing it here changes the shim at the next install.
+The C shim reads SOCKET_PATH and DAEMON_TIMEOUT too: setup.py passes them to the compiler
+(-DDEFAULT_SOCKET, -DDEFAULT_TIMEOUT_S), so changing them here changes the shim at the next
+install.
 """
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ MULTUS_CONF_DIR = "/etc/cni/multus/net.d"
 MULTUS_CNI_DIR = "/var/lib/cni/multus"
 METRICS_ADDRESS = "127.0.0.1:9192"
 LOG_LEVEL = "info"
+LOG_TO_STDERR = True
 
 DELEGATE_TIMEOUT = 60.0          # seconds one delegate call may take
+DAEMON_TIMEOUT = 300.0           # seconds the shim waits for the daemon's reply (C reads it too)
 MAC_READBACK_TRIES = 20
 MAC_READBACK_INTERVAL = 0.05     # seconds
 UDEV_SETTLE_TIMEOUT = 5.0        # seconds

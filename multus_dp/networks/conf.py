@@ -39,7 +39,7 @@ class MultusConf(KubeApiKeys):  # Kubernetes API keys: k8s/settings.py
     binDir: str = defaults.CNI_BIN_DIR
     logLevel: str = defaults.LOG_LEVEL
     logFile: str | None = None
-    logToStderr: bool = True
+    logToStderr: bool = defaults.LOG_TO_STDERR
     capabilities: dict[str, bool] = Field(default_factory=dict)
     runtimeConfig: dict[str, Any] = Field(default_factory=dict)
     args: dict[str, Any] | None = None
@@ -58,6 +58,8 @@ class MultusConf(KubeApiKeys):  # Kubernetes API keys: k8s/settings.py
     # (ips, mac, portMappings, bandwidth, infiniband-guid) no plugin of the network declares
     strictAnnotations: bool = False
     socketPath: str = defaults.SOCKET_PATH
+    # read by the shim (native/shim.c), not here: seconds it waits for the daemon's reply
+    daemonTimeout: float = Field(default=defaults.DAEMON_TIMEOUT, gt=0)
     nodeName: str | None = None
     deviceInfoDir: str = defaults.DEVICE_INFO_DIR
     # the built-in SR-IOV delegate
