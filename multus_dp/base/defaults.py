@@ -19,6 +19,7 @@ CNI_CONF_DIR = "/etc/cni/net.d"
 MULTUS_CONF_DIR = "/etc/cni/multus/net.d"
 MULTUS_CNI_DIR = "/var/lib/cni/multus"
 METRICS_ADDRESS = "127.0.0.1:9192"
+MULTUS_NAMESPACE = "kube-system"
 LOG_LEVEL = "info"
 LOG_TO_STDERR = True
 

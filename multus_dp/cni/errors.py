@@ -1,6 +1,7 @@
 """The CNI error object and the codes multus-dp returns.
 
-Codes 1-7, 11, 50, 51 are the spec's; ours start at 100 and are listed in docs/errors.md.
+Codes 1-7, 11, 50, 51 are the spec's; ours start at 100. MEANINGS is the table users read
+(docs/errors.md is generated from it by scripts/gen-config-docs.py).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ class Code(IntEnum):
     TRY_AGAIN_LATER = 11
     PLUGIN_NOT_AVAILABLE = 50
     LIMITED_CONNECTIVITY = 51
-    # multus-dp codes (>= 100); docs/errors.md lists them
+    # multus-dp codes (>= 100); give each a line in MEANINGS
     INTERNAL = 100
     DELEGATE_FAILED = 101
     DELEGATE_TIMEOUT = 102
@@ -36,6 +37,35 @@ class Code(IntEnum):
     ALREADY_ATTACHED = 111
     NOT_READY = 112
     UNTRUSTED_SOCKET = 113   # the C shim: the daemon socket is not served by root (or the configured uid)
+
+
+MEANINGS: dict[Code, str] = {
+    Code.INCOMPATIBLE_VERSION: "incompatible CNI version",
+    Code.UNSUPPORTED_FIELD: "unsupported field in the network configuration",
+    Code.UNKNOWN_CONTAINER: "container unknown or does not exist",
+    Code.INVALID_ENV: "invalid necessary environment variables (`CNI_*`)",
+    Code.IO_FAILURE: "I/O failure",
+    Code.DECODE_FAILURE: "failed to decode content (the config on stdin, a delegate's result)",
+    Code.INVALID_CONFIG: "invalid network configuration",
+    Code.TRY_AGAIN_LATER: "try again later (the daemon is busy, unreachable or not ready yet)",
+    Code.PLUGIN_NOT_AVAILABLE: "the plugin is not available (STATUS: not ready to serve ADD)",
+    Code.LIMITED_CONNECTIVITY: "limited connectivity (STATUS)",
+    Code.INTERNAL: "internal error (the traceback is in the log, never on stdout)",
+    Code.DELEGATE_FAILED: "a delegate failed without a spec code of its own; or DEL failed for some attachments",
+    Code.DELEGATE_TIMEOUT: "a delegate timed out (its process group was killed)",
+    Code.DELEGATE_BAD_OUTPUT: "a delegate printed no or invalid result",
+    Code.DELEGATE_NOT_FOUND: "delegate plugin not found in `CNI_PATH`/`binDir`",
+    Code.NETWORK_NOT_FOUND: "network (NAD/Network/conf) not found",
+    Code.POD_NOT_FOUND: "pod not found",
+    Code.BAD_ANNOTATION: "invalid network-selection annotation",
+    Code.DEVICE_UNAVAILABLE: "device (VF) unavailable",
+    Code.STATE_FAILURE: "state (journal/allocation) cannot be read or written",
+    Code.KERNEL_OPERATION: "kernel operation failed",
+    Code.ALREADY_ATTACHED: "the container already has attachments (DEL it first)",
+    Code.NOT_READY: "not ready",
+    Code.UNTRUSTED_SOCKET: "the daemon's socket is not served by root (or the configured uid): the shim refuses "
+                           "to talk to it",
+}
 
 
 class CNIError(Exception):
