@@ -85,12 +85,12 @@ def encode(conf: dict[str, Any]) -> bytes:
     return (json.dumps(conf, indent=2) + "\n").encode()
 
 
-def write_if_changed(path: Path, data: bytes) -> bool:
+def write_if_changed(path: Path, data: bytes, mode: int = 0o644) -> bool:
     """Atomic (temp + rename): a runtime never reads a half-written config. True if written."""
     with contextlib.suppress(OSError):
         if path.read_bytes() == data:
             return False
-    atomic_write(path, data, 0o644)
+    atomic_write(path, data, mode)
     return True
 
 

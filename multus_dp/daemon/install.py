@@ -13,7 +13,6 @@ from typing import Any
 
 import multus_dp
 from multus_dp import logs
-from multus_dp.base.fileio import atomic_write
 
 from . import confgen
 
@@ -39,15 +38,7 @@ def install_shim(bin_dir: Path, source: Path | None = None) -> bool:
     """Copy the shim as `<bin_dir>/multus-dp` through a temp file + rename, so a runtime
     exec'ing the old one never sees "text file busy" or a half-copied binary. True if written."""
     source = source or built_shim()
-    target = bin_dir / SHIM_NAME
-    data = source.read_bytes()
-    try:
-        if target.read_bytes() == data:
-            return False
-    except OSError:
-        pass
-    atomic_write(target, data, mode=0o755)
-    return True
+    return confgen.write_if_changed(bin_dir / SHIM_NAME, source.read_bytes(), mode=0o755)
 
 
 @dataclass
@@ -141,14 +132,7 @@ def install_socket_file(bin_dir: Path, socket_path: str | None) -> bool:
     path = bin_dir / (SHIM_NAME + SOCKET_FILE_SUFFIX)
     if not socket_path:
         return confgen.remove(path)
-    data = (socket_path + "\n").encode()
-    try:
-        if path.read_bytes() == data:
-            return False
-    except OSError:
-        pass
-    atomic_write(path, data, mode=0o644)
-    return True
+    return confgen.write_if_changed(path, (socket_path + "\n").encode())
 
 
 def cleanup(bin_dir: Path, conf_dir: Path) -> list[Path]:
