@@ -66,7 +66,7 @@ def guest_main(rounds: int, out: Path) -> dict[str, Any]:
     dels: dict[str, list[float]] = {name: [] for name in PODS}
     bind: list[float] = []
     restore: list[float] = []
-    binder = VfioBinder("/sys")
+    binder = VfioBinder()   # the default sysfs root: the guest's real /sys
     try:
         node = SriovNode(lab, root / "node")
         warm = node.pod("warm")

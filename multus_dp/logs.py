@@ -7,6 +7,8 @@ import sys
 import time
 from typing import Any
 
+from multus_dp.base import defaults
+
 LEVELS = {"debug": logging.DEBUG, "verbose": logging.INFO, "info": logging.INFO,
           "warning": logging.WARNING, "error": logging.ERROR, "panic": logging.CRITICAL}
 _CONTEXT_KEYS = ("pod", "container", "network", "ifname", "command", "phase", "vf", "duration_ms", "reason")
@@ -34,7 +36,7 @@ class JSONFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
-def setup(level: str = "info", log_file: str | None = None, to_stderr: bool = True,
+def setup(level: str = defaults.LOG_LEVEL, log_file: str | None = None, to_stderr: bool = True,
           stderr_tracebacks: bool = True) -> None:
     """Configure the multus_dp logger once. Never logs to stdout: stdout is the CNI reply.
     `stderr_tracebacks=False` (thin mode: stderr goes to the runtime) keeps tracebacks in the

@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         _say(outcome)
     if not args.watch:
         return 0 if outcome.state in ("written", "unchanged") else 3
-    logs.setup("info")
+    logs.setup()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
