@@ -29,49 +29,61 @@ class DaemonConfig(KubeApiKeys):
     # silent default. Every key's `description` is its line in docs/configuration.md.
     model_config = ConfigDict(extra="allow")
 
-    socketPath: str = Field(DEFAULT_SOCKET, description="the unix socket (`--socket`)")
-    stateDir: str = Field(defaults.STATE_DIR, description="whose journals `status` lists (requests use their "
-                                                          "config's `stateDir`; `--state-dir`)")
-    maxConcurrency: int = Field(16, ge=1, description="CNI operations running at once (`--max-concurrency`)")
-    maxQueue: int = Field(256, ge=0, description="more operations that may wait for a slot; beyond: code 11 at once")
-    queueTimeout: float = Field(120.0, gt=0, description="seconds an operation may wait (its container, a slot, "
-                                                         "a running GC) before code 11")
-    delegateTimeout: float = Field(defaults.DELEGATE_TIMEOUT, gt=0,
-                                   description="default per delegate call (a request's own `delegateTimeout` wins)")
+    socketPath: str = Field(default=DEFAULT_SOCKET, description="the unix socket (`--socket`)")
+    stateDir: str = Field(
+        default=defaults.STATE_DIR,
+        description="whose journals `status` lists (requests use their config's `stateDir`; `--state-dir`)")
+    maxConcurrency: int = Field(default=16, ge=1, description="CNI operations running at once (`--max-concurrency`)")
+    maxQueue: int = Field(
+        default=256, ge=0,
+        description="more operations that may wait for a slot; beyond: code 11 at once")
+    queueTimeout: float = Field(
+        default=120.0, gt=0,
+        description="seconds an operation may wait (its container, a slot, a running GC) before code 11")
+    delegateTimeout: float = Field(
+        default=defaults.DELEGATE_TIMEOUT, gt=0,
+        description="default per delegate call (a request's own `delegateTimeout` wins)")
     # Multus thick's key: delegates run with this directory as their root (the host's / mounted
     # into the daemon's container, e.g. /hostroot), so any primary plugin finds its binaries,
     # configs and state where the host has them
-    chrootDir: str | None = Field(None, description="delegates run with this directory as their root (Multus "
-                                                    "thick's key; e.g. `/hostroot`, the host's `/` mounted into "
-                                                    "the daemon's container); unset: the daemon's own root")
-    readTimeout: float = Field(30.0, gt=0, description="seconds a client may take to send its request")
-    shutdownTimeout: float = Field(90.0, gt=0, description="SIGTERM: seconds in-flight work may take before the "
-                                                           "daemon exits anyway")
-    metricsAddress: str = Field(DEFAULT_METRICS_ADDRESS, description="`host:port` of the Prometheus listener; "
-                                                                     "`\"\"` turns it off (`/metrics` on the socket "
-                                                                     "stays)")
-    logLevel: str = Field(defaults.LOG_LEVEL, description="debug, verbose, info, warning, error or panic")
-    logFile: str | None = Field(None, description="JSON log lines go to this file; unset: to stderr")
-    readinessindicatorfile: str | None = Field(None, description="not ready (ADD answered with 11, `/readyz` "
-                                                                 "503) until the file exists")
+    chrootDir: str | None = Field(
+        default=None,
+        description=("delegates run with this directory as their root (Multus thick's key; e.g. `/hostroot`, the "
+                     "host's `/` mounted into the daemon's container); unset: the daemon's own root"))
+    readTimeout: float = Field(default=30.0, gt=0, description="seconds a client may take to send its request")
+    shutdownTimeout: float = Field(
+        default=90.0, gt=0,
+        description="SIGTERM: seconds in-flight work may take before the daemon exits anyway")
+    metricsAddress: str = Field(
+        default=DEFAULT_METRICS_ADDRESS,
+        description='`host:port` of the Prometheus listener; `""` turns it off (`/metrics` on the socket stays)')
+    logLevel: str = Field(default=defaults.LOG_LEVEL, description="debug, verbose, info, warning, error or panic")
+    logFile: str | None = Field(default=None, description="JSON log lines go to this file; unset: to stderr")
+    readinessindicatorfile: str | None = Field(
+        default=None,
+        description="not ready (ADD answered with 11, `/readyz` 503) until the file exists")
     # the hardware model: PFs/VFs under sysfsRoot, kept current by udev events and a periodic
     # rescan; VF pools (device-plugin format) for the pool metrics, when the file exists
-    sysfsRoot: str = Field(defaults.SYSFS_ROOT, description="hardware discovery at start (a failure keeps "
-                                                            "`/readyz` false with the reason)")
-    sriovPoolsConfig: str = Field(defaults.SRIOV_POOLS_CONFIG,
-                                  description="device-plugin VF pools for the pool metrics and status "
-                                              "(when the file exists)")
-    udev: bool = Field(True, description="keep the hardware model current with udev events")
-    hardwareRescanInterval: float = Field(300.0, gt=0, description="seconds between full hardware rescans")
+    sysfsRoot: str = Field(
+        default=defaults.SYSFS_ROOT,
+        description="hardware discovery at start (a failure keeps `/readyz` false with the reason)")
+    sriovPoolsConfig: str = Field(
+        default=defaults.SRIOV_POOLS_CONFIG,
+        description="device-plugin VF pools for the pool metrics and status (when the file exists)")
+    udev: bool = Field(default=True, description="keep the hardware model current with udev events")
+    hardwareRescanInterval: float = Field(default=300.0, gt=0, description="seconds between full hardware rescans")
     # Kubernetes sources (pods, NADs, status): this kubeconfig, else the in-cluster config when
     # the daemon runs in a pod, else the standalone sources of each request's config
-    kubeconfig: str | None = Field(None, description="Kubernetes watch caches and the status publisher: this "
-                                                     "kubeconfig, else in-cluster, else each request's "
-                                                     "standalone sources")
-    nodeName: str | None = Field(None, description="this node's name; unset: `$MULTUS_DP_NODE_NAME`, "
-                                                   "`$NODE_NAME`, else the host name")
-    multusNamespace: str = Field(defaults.MULTUS_NAMESPACE,
-                                 description="namespace of the cluster and default-network NADs")
+    kubeconfig: str | None = Field(
+        default=None,
+        description=("Kubernetes watch caches and the status publisher: this kubeconfig, else in-cluster, else each "
+                     "request's standalone sources"))
+    nodeName: str | None = Field(
+        default=None,
+        description="this node's name; unset: `$MULTUS_DP_NODE_NAME`, `$NODE_NAME`, else the host name")
+    multusNamespace: str = Field(
+        default=defaults.MULTUS_NAMESPACE,
+        description="namespace of the cluster and default-network NADs")
 
     @model_validator(mode="after")
     def _only_known_extras(self) -> DaemonConfig:

@@ -24,29 +24,38 @@ class KubeApiKeys(BaseModel):
     """The Kubernetes API keys shared by the plugin config (MultusConf), the daemon config and
     KubeSettings: declared once here."""
 
-    kubeConnectTimeout: float = Field(5.0, gt=0, description="seconds to connect to the API server, per request")
-    kubeRequestTimeout: float = Field(10.0, gt=0, description="seconds to wait for an answer, per request")
-    kubeTotalTimeout: float = Field(20.0, gt=0, description="seconds one lookup may take with all its retries")
-    kubeGetRetries: int = Field(4, ge=0, description="retries of a cache miss's fallback GET on transient errors")
-    kubeGetRetryDelay: float = Field(0.2, ge=0, description="seconds before the first retry (doubles)")
-    kubeBackoffMax: float = Field(30.0, gt=0, description="cap of the watch-reconnect and publish-retry backoff")
-    kubeWatchTimeout: int = Field(300, gt=0, description="server-side lifetime of one watch request (then it is "
-                                                         "resumed from the last resourceVersion)")
+    kubeConnectTimeout: float = Field(
+        default=5.0, gt=0,
+        description="seconds to connect to the API server, per request")
+    kubeRequestTimeout: float = Field(default=10.0, gt=0, description="seconds to wait for an answer, per request")
+    kubeTotalTimeout: float = Field(default=20.0, gt=0, description="seconds one lookup may take with all its retries")
+    kubeGetRetries: int = Field(
+        default=4, ge=0,
+        description="retries of a cache miss's fallback GET on transient errors")
+    kubeGetRetryDelay: float = Field(default=0.2, ge=0, description="seconds before the first retry (doubles)")
+    kubeBackoffMax: float = Field(
+        default=30.0, gt=0,
+        description="cap of the watch-reconnect and publish-retry backoff")
+    kubeWatchTimeout: int = Field(
+        default=300, gt=0,
+        description="server-side lifetime of one watch request (then it is resumed from the last resourceVersion)")
     # the legacy `Network` CRD (networks.kubernetes.com) while it is not installed: most clusters
     # never install it, and asking once an hour costs the API server nothing
-    kubeLegacyNetworksRecheck: float = Field(3600.0, gt=0, description="seconds between API-discovery checks for "
-                                                                       "the legacy `Network` CRD while it is not "
-                                                                       "installed")
-    kubePublishWorkers: int = Field(4, ge=1, le=64, description="threads sending network-status patches and events "
-                                                                "(one pod's updates stay in order)")
+    kubeLegacyNetworksRecheck: float = Field(
+        default=3600.0, gt=0,
+        description="seconds between API-discovery checks for the legacy `Network` CRD while it is not installed")
+    kubePublishWorkers: int = Field(
+        default=4, ge=1, le=64,
+        description="threads sending network-status patches and events (one pod's updates stay in order)")
     kubeNadScope: Literal["cluster", "pod-namespaces"] = Field(
-        "cluster", description="which NADs a daemon caches: `cluster` (one cluster-wide watch) or `pod-namespaces` "
-                               "(one watch per namespace this node's pods use, plus `multusNamespace`)")
-    kubeNadNamespaceIdle: float = Field(600.0, gt=0, description="`pod-namespaces`: seconds a namespace without "
-                                                                 "pods on this node keeps its NAD watch")
-    # in-cluster credentials (re-read whenever the files change)
-    kubeTokenFile: str = Field(f"{SA_DIR}/token", description="in-cluster token (re-read when it changes)")
-    kubeCAFile: str = Field(f"{SA_DIR}/ca.crt", description="in-cluster CA (re-read when it changes)")
+        default="cluster",
+        description=("which NADs a daemon caches: `cluster` (one cluster-wide watch) or `pod-namespaces` (one watch "
+                     "per namespace this node's pods use, plus `multusNamespace`)"))
+    kubeNadNamespaceIdle: float = Field(
+        default=600.0, gt=0,
+        description="`pod-namespaces`: seconds a namespace without pods on this node keeps its NAD watch")
+    kubeTokenFile: str = Field(default=f"{SA_DIR}/token", description="in-cluster token (re-read when it changes)")
+    kubeCAFile: str = Field(default=f"{SA_DIR}/ca.crt", description="in-cluster CA (re-read when it changes)")
 
 
 class KubeSettings(KubeApiKeys):

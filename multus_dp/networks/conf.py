@@ -21,95 +21,122 @@ class MultusConf(KubeApiKeys):  # Kubernetes API keys: k8s/settings.py
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
     # Every key's `description` is its line in docs/configuration.md (scripts/gen-config-docs.py).
-    cniVersion: str = Field(LATEST, description="version the runtime speaks; results and errors are in it")
-    name: str = Field("multus-dp", description="this network's name, as in any CNI config")
-    type: str = Field("multus-dp", description="the plugin the runtime execs: `multus-dp`")
+    cniVersion: str = Field(default=LATEST, description="version the runtime speaks; results and errors are in it")
+    name: str = Field(default="multus-dp", description="this network's name, as in any CNI config")
+    type: str = Field(default="multus-dp", description="the plugin the runtime execs: `multus-dp`")
     # Multus keys
-    kubeconfig: str | None = Field(None, description="kubeconfig file; unset: in-cluster, else the standalone sources")
+    kubeconfig: str | None = Field(
+        default=None,
+        description="kubeconfig file; unset: in-cluster, else the standalone sources")
     clusterNetwork: str | None = Field(
-        None, description="the cluster network (`eth0`): a file, a directory, a NAD name or a conf name")
+        default=None,
+        description="the cluster network (`eth0`): a file, a directory, a NAD name or a conf name")
     defaultNetworks: list[str] = Field(
-        default_factory=list, description="NADs every pod gets (not pods in `systemNamespaces`)")
+        default_factory=list,
+        description="NADs every pod gets (not pods in `systemNamespaces`)")
     delegates: list[dict[str, Any]] = Field(
         default_factory=list,
         description="Multus' delegates list: `[0]` is the master (or the one with `masterplugin: true`)")
-    multusNamespace: str = Field(defaults.MULTUS_NAMESPACE,
-                                 description="namespace of the cluster and default-network NADs")
+    multusNamespace: str = Field(
+        default=defaults.MULTUS_NAMESPACE,
+        description="namespace of the cluster and default-network NADs")
     namespaceIsolation: bool = Field(
-        False, description="pods may use only NADs of their own namespace and `globalNamespaces`")
-    globalNamespaces: list[str] | str = Field(default_factory=lambda: ["default"],
-                                              description="a list or a comma-separated string")
-    systemNamespaces: list[str] = Field(default_factory=lambda: [defaults.MULTUS_NAMESPACE],
-                                        description="pods here skip `defaultNetworks`")
+        default=False,
+        description="pods may use only NADs of their own namespace and `globalNamespaces`")
+    globalNamespaces: list[str] | str = Field(
+        default_factory=lambda: ["default"],
+        description="a list or a comma-separated string")
+    systemNamespaces: list[str] = Field(
+        default_factory=lambda: [defaults.MULTUS_NAMESPACE],
+        description="pods here skip `defaultNetworks`")
     readinessindicatorfile: str | None = Field(
-        None, description="ADD answers 11 and STATUS 50 until this file exists")
-    confDir: str = Field(defaults.MULTUS_CONF_DIR,
-                         description="where NADs with an empty `spec.config` are found by name")
-    cniConfigDir: str = Field(defaults.CNI_CONF_DIR,
-                              description="searched (after `confDir`) for a `clusterNetwork` given by name")
-    cniDir: str = Field(defaults.MULTUS_CNI_DIR, description="Multus' cache dir: accepted for compatibility, "
-                                                             "not used (multus-dp keeps its state in `stateDir`)")
-    binDir: str = Field(defaults.CNI_BIN_DIR, description="searched after `CNI_PATH` for delegate plugins")
-    logLevel: str = Field(defaults.LOG_LEVEL, description="debug, verbose, info, warning, error or panic "
-                                                          "(thin mode; `$MULTUS_DP_LOG_LEVEL` wins)")
-    logFile: str | None = Field(None, description="JSON log lines go to this file too (thin mode; "
-                                                  "`$MULTUS_DP_LOG_FILE` wins)")
-    logToStderr: bool = Field(defaults.LOG_TO_STDERR, description="JSON log lines go to stderr (thin mode)")
+        default=None,
+        description="ADD answers 11 and STATUS 50 until this file exists")
+    confDir: str = Field(
+        default=defaults.MULTUS_CONF_DIR,
+        description="where NADs with an empty `spec.config` are found by name")
+    cniConfigDir: str = Field(
+        default=defaults.CNI_CONF_DIR,
+        description="searched (after `confDir`) for a `clusterNetwork` given by name")
+    cniDir: str = Field(
+        default=defaults.MULTUS_CNI_DIR,
+        description="Multus' cache dir: accepted for compatibility, not used (multus-dp keeps its state in `stateDir`)")
+    binDir: str = Field(default=defaults.CNI_BIN_DIR, description="searched after `CNI_PATH` for delegate plugins")
+    logLevel: str = Field(
+        default=defaults.LOG_LEVEL,
+        description="debug, verbose, info, warning, error or panic (thin mode; `$MULTUS_DP_LOG_LEVEL` wins)")
+    logFile: str | None = Field(
+        default=None,
+        description="JSON log lines go to this file too (thin mode; `$MULTUS_DP_LOG_FILE` wins)")
+    logToStderr: bool = Field(default=defaults.LOG_TO_STDERR, description="JSON log lines go to stderr (thin mode)")
     capabilities: dict[str, bool] = Field(
-        default_factory=dict, description="capabilities multus-dp asks the runtime for (e.g. `portMappings`, "
-                                          "`io.kubernetes.cri.pod-annotations`)")
-    runtimeConfig: dict[str, Any] = Field(default_factory=dict,
-                                          description="set by the runtime: the capability arguments")
-    args: dict[str, Any] | None = Field(None, description="set by the runtime: the config's CNI `args`")
-    prevResult: dict[str, Any] | None = Field(None, description="set by the runtime for CHECK and DEL")
+        default_factory=dict,
+        description=("capabilities multus-dp asks the runtime for (e.g. `portMappings`, "
+                     "`io.kubernetes.cri.pod-annotations`)"))
+    runtimeConfig: dict[str, Any] = Field(
+        default_factory=dict,
+        description="set by the runtime: the capability arguments")
+    args: dict[str, Any] | None = Field(default=None, description="set by the runtime: the config's CNI `args`")
+    prevResult: dict[str, Any] | None = Field(default=None, description="set by the runtime for CHECK and DEL")
     # multus-dp keys
-    stateDir: str = Field(defaults.STATE_DIR,
-                          description="journals (`attachments/`), locks, VF records, status files (multus-dp)")
-    networksDir: str = Field(defaults.NETWORKS_DIR,
-                             description="standalone NADs and `Network` objects (multus-dp)")
-    parallel: bool = Field(True, description="secondary attachments in parallel; `false` in order (multus-dp)")
+    stateDir: str = Field(
+        default=defaults.STATE_DIR,
+        description="journals (`attachments/`), locks, VF records, status files (multus-dp)")
+    networksDir: str = Field(
+        default=defaults.NETWORKS_DIR,
+        description="standalone NADs and `Network` objects (multus-dp)")
+    parallel: bool = Field(default=True, description="secondary attachments in parallel; `false` in order (multus-dp)")
     # a pod asking for 1000 networks must not cost 1000 threads
-    maxParallelDelegates: int = Field(defaults.MAX_PARALLEL_DELEGATES, ge=1,
-                                      description="secondaries of one pod ADDed at once (with `parallel`; multus-dp)")
-    maxAttachments: int = Field(defaults.MAX_ATTACHMENTS, ge=1,
-                                description="attachments per pod, the cluster network included (multus-dp)")
-    delegateTimeout: float = Field(defaults.DELEGATE_TIMEOUT, gt=0,
-                                   description="seconds one delegate call may take (multus-dp)")
-    fullResult: bool = Field(False, description="return all attachments in the result (multus-dp)")
+    maxParallelDelegates: int = Field(
+        default=defaults.MAX_PARALLEL_DELEGATES, ge=1,
+        description="secondaries of one pod ADDed at once (with `parallel`; multus-dp)")
+    maxAttachments: int = Field(
+        default=defaults.MAX_ATTACHMENTS, ge=1,
+        description="attachments per pod, the cluster network included (multus-dp)")
+    delegateTimeout: float = Field(
+        default=defaults.DELEGATE_TIMEOUT, gt=0,
+        description="seconds one delegate call may take (multus-dp)")
+    fullResult: bool = Field(default=False, description="return all attachments in the result (multus-dp)")
     strictAnnotations: bool = Field(
-        False, description="refuse (code 107) what Multus ignores: unknown keys in the networks annotation, "
-                           "requests (ips, mac, portMappings, bandwidth, infiniband-guid) no plugin of the "
-                           "network declares (multus-dp)")
-    socketPath: str = Field(defaults.SOCKET_PATH, description="the daemon's socket, for the shim (thick mode; "
-                                                              "`$MULTUS_DP_SOCKET` wins)")
-    daemonTimeout: float = Field(defaults.DAEMON_TIMEOUT, gt=0,
-                                 description="seconds the shim waits for the daemon's reply (thick mode; "
-                                             "`$MULTUS_DP_TIMEOUT` wins)")
-    nodeName: str | None = Field(None, description="this node's name; unset: `$MULTUS_DP_NODE_NAME`, "
-                                                   "`$NODE_NAME`, else the host name")
-    deviceInfoDir: str = Field(defaults.DEVICE_INFO_DIR, description="device-info spec files (multus-dp)")
+        default=False,
+        description=("refuse (code 107) what Multus ignores: unknown keys in the networks annotation, requests (ips, "
+                     "mac, portMappings, bandwidth, infiniband-guid) no plugin of the network declares (multus-dp)"))
+    socketPath: str = Field(
+        default=defaults.SOCKET_PATH,
+        description="the daemon's socket, for the shim (thick mode; `$MULTUS_DP_SOCKET` wins)")
+    daemonTimeout: float = Field(
+        default=defaults.DAEMON_TIMEOUT, gt=0,
+        description="seconds the shim waits for the daemon's reply (thick mode; `$MULTUS_DP_TIMEOUT` wins)")
+    nodeName: str | None = Field(
+        default=None,
+        description="this node's name; unset: `$MULTUS_DP_NODE_NAME`, `$NODE_NAME`, else the host name")
+    deviceInfoDir: str = Field(default=defaults.DEVICE_INFO_DIR, description="device-info spec files (multus-dp)")
     # the built-in SR-IOV delegate
-    sriovExternal: bool = Field(False, description="exec an `sriov` plugin instead of the built-in delegate")
-    sysfsRoot: str = Field(defaults.SYSFS_ROOT, description="where PFs and VFs are read from")
-    kubeletCheckpoint: str = Field(defaults.KUBELET_CHECKPOINT,
-                                   description="the kubelet's device assignments (fallback of PodResources)")
-    sriovPoolsConfig: str = Field(defaults.SRIOV_POOLS_CONFIG,
-                                  description="device-plugin-format VF pools (multus-dp's own allocator)")
-    macReadbackTries: int = Field(defaults.MAC_READBACK_TRIES, ge=1,
-                                  description="reads of a VF netdev's MAC until it shows the one set")
-    macReadbackInterval: float = Field(defaults.MAC_READBACK_INTERVAL, ge=0,
-                                       description="seconds between those reads")
+    sriovExternal: bool = Field(default=False, description="exec an `sriov` plugin instead of the built-in delegate")
+    sysfsRoot: str = Field(default=defaults.SYSFS_ROOT, description="where PFs and VFs are read from")
+    kubeletCheckpoint: str = Field(
+        default=defaults.KUBELET_CHECKPOINT,
+        description="the kubelet's device assignments (fallback of PodResources)")
+    sriovPoolsConfig: str = Field(
+        default=defaults.SRIOV_POOLS_CONFIG,
+        description="device-plugin-format VF pools (multus-dp's own allocator)")
+    macReadbackTries: int = Field(
+        default=defaults.MAC_READBACK_TRIES, ge=1,
+        description="reads of a VF netdev's MAC until it shows the one set")
+    macReadbackInterval: float = Field(
+        default=defaults.MAC_READBACK_INTERVAL, ge=0,
+        description="seconds between those reads")
     udevSettleTimeout: float = Field(
-        defaults.UDEV_SETTLE_TIMEOUT, ge=0,
-        description="after a vfio round trip, seconds to wait for udev to finish with the VF's netdev "
-                    "(name, MAC policy) before restoring it")
-    udevDir: str = Field(defaults.UDEV_DIR, description="udev's runtime dir (its database and queue)")
+        default=defaults.UDEV_SETTLE_TIMEOUT, ge=0,
+        description=("after a vfio round trip, seconds to wait for udev to finish with the VF's netdev (name, MAC "
+                     "policy) before restoring it"))
+    udevDir: str = Field(default=defaults.UDEV_DIR, description="udev's runtime dir (its database and queue)")
     vfNetdevReturnTimeout: float = Field(
-        defaults.VF_NETDEV_RETURN_TIMEOUT, ge=0,
-        description="DEL/GC after a pod's netns was deleted: seconds to wait for the kernel to hand the "
-                    "VF netdev back")
-    sriovSimulatedPf: str | None = Field(None, description="a simulated PF's state file (demo, benchmarks; "
-                                                           "see sriov/simulated.py)")
+        default=defaults.VF_NETDEV_RETURN_TIMEOUT, ge=0,
+        description="DEL/GC after a pod's netns was deleted: seconds to wait for the kernel to hand the VF netdev back")
+    sriovSimulatedPf: str | None = Field(
+        default=None,
+        description="a simulated PF's state file (demo, benchmarks; see sriov/simulated.py)")
 
     @field_validator("cniVersion")
     @classmethod
