@@ -11,6 +11,7 @@ SOCKET_PATH = "/run/multus-dp/daemon.sock"
 NETWORKS_DIR = "/etc/multus-dp/networks.d"
 DEVICE_INFO_DIR = "/var/run/k8s.cni.cncf.io/devinfo"
 SYSFS_ROOT = "/sys"
+DEV_ROOT = "/dev"
 SRIOV_POOLS_CONFIG = "/etc/pcidp/config.json"
 KUBELET_CHECKPOINT = "/var/lib/kubelet/device-plugins/kubelet_internal_checkpoint"
 UDEV_DIR = "/run/udev"
@@ -29,6 +30,7 @@ MAC_READBACK_TRIES = 20
 MAC_READBACK_INTERVAL = 0.05     # seconds
 UDEV_SETTLE_TIMEOUT = 5.0        # seconds
 VF_NETDEV_RETURN_TIMEOUT = 10.0  # seconds
+SYSFS_WRITE_DEADLINE = 10.0      # seconds one bind/unbind/driver_override write may take
 
 # Input bounds: what a caller may send before it is refused with a decode error (code 6).
 # Real configs are a few KB and nest < 10 levels; Kubernetes caps all annotations of an

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from multus_dp import logs
+from multus_dp.base import defaults
 from multus_dp.base.formats import canonical_pci_address, is_mac
 from multus_dp.base.validation import describe
 from multus_dp.cni.errors import CNIError, Code
@@ -120,7 +121,7 @@ class HugepageSpec(_Strict):
 
 
 class Timeouts(_Strict):
-    write: float = Field(default=10.0, gt=0)     # one bind/unbind/driver_override write
+    write: float = Field(default=defaults.SYSFS_WRITE_DEADLINE, gt=0)     # one bind/unbind/driver_override write
     numVfs: float = Field(default=60.0, gt=0)    # the sriov_numvfs write itself
     vfCreate: float = Field(default=30.0, gt=0)  # waiting for virtfnN links after it
     vfProbe: float = Field(default=5.0, ge=0)    # waiting for new VFs' kernel driver
@@ -128,7 +129,7 @@ class Timeouts(_Strict):
 
 class NodePrepConfig(_Strict):
     sysfsRoot: str = sysfs.DEFAULT_SYSFS_ROOT
-    devRoot: str = "/dev"
+    devRoot: str = defaults.DEV_ROOT
     stateDir: str = DEFAULT_STATE_DIR
     allowNoIommu: bool = False
     resourcePrefix: str = pools_mod.DEFAULT_RESOURCE_PREFIX

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from multus_dp import logs
+from multus_dp.base import defaults
 from multus_dp.cni.errors import Code
 from multus_dp.hardware import sysfs
 from multus_dp.hardware.errors import DeviceError, SysfsWriteError
@@ -82,7 +83,7 @@ class BindResult:
 class VfioBinder:
     def __init__(self, sysfs_root: str = sysfs.DEFAULT_SYSFS_ROOT, writer: SysfsWriter | None = None,
                  deadline: float = DEFAULT_WRITE_DEADLINE, *, allow_noiommu: bool = False,
-                 net: NetInspector | None = None, dev_root: str = "/dev", node_timeout: float = 5.0) -> None:
+                 net: NetInspector | None = None, dev_root: str = defaults.DEV_ROOT, node_timeout: float = 5.0) -> None:
         self.root = os.fspath(sysfs_root)
         self.writer: SysfsWriter = writer or DeadlineWriter()
         self.deadline = deadline

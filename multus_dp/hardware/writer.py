@@ -15,9 +15,10 @@ from collections.abc import Callable
 from typing import Protocol
 
 from multus_dp import logs
+from multus_dp.base import defaults
 from multus_dp.hardware.errors import SysfsWriteError
 
-DEFAULT_WRITE_DEADLINE = 10.0
+DEFAULT_WRITE_DEADLINE = defaults.SYSFS_WRITE_DEADLINE
 log = logs.get("hardware.writer")
 
 RawWrite = Callable[[str, str], None]
