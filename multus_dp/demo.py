@@ -17,7 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-DEFAULT_CNI_PATH = "/usr/lib/cni:/opt/cni/bin"
+from multus_dp.base import defaults
+
+DEFAULT_CNI_PATH = f"/usr/lib/cni:{defaults.CNI_BIN_DIR}"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
