@@ -32,14 +32,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef DEFAULT_SOCKET /* passed by setup.py from multus_dp/base/defaults.py */
-#define DEFAULT_SOCKET "/run/multus-dp/daemon.sock"
-#endif
-#ifndef DEFAULT_SOCKET_UID /* passed by setup.py from multus_dp/base/defaults.py */
-#define DEFAULT_SOCKET_UID 0
-#endif
-#ifndef DEFAULT_TIMEOUT_S /* likewise */
-#define DEFAULT_TIMEOUT_S 300.0
+/* The defaults come from multus_dp/base/defaults.py (SOCKET_PATH, SOCKET_UID, DAEMON_TIMEOUT):
+   setup.py passes them with -D, so there is no second copy here to drift. */
+#if !defined(DEFAULT_SOCKET) || !defined(DEFAULT_SOCKET_UID) || !defined(DEFAULT_TIMEOUT_S)
+#error "build the shim through setup.py (pip install): it passes -DDEFAULT_SOCKET, -DDEFAULT_SOCKET_UID, -DDEFAULT_TIMEOUT_S"
 #endif
 #define DEFAULT_CNI_VERSION "1.1.0"
 #define MAX_STDIN (16u << 20)
