@@ -24,10 +24,10 @@ README_LIMIT = 12 * 1024
 COMMANDS = ("```sh\n./setup.sh && .venv/bin/multus-dp demo\n```\n",
             "```sh\n./setup.sh && .venv/bin/pytest\n```\n")
 # docs files other work of issue 18 adds; a link to one of them may dangle until it lands
-PENDING = {"docs/configuration.md", "docs/errors.md", "docs/multus-compatibility.md", "docs/reliability.md",
+PENDING = {"docs/multus-compatibility.md", "docs/reliability.md",
            "docs/scale.md", "docs/kubelet.md"}
-# notes waiting to be merged into configuration.md: not a page of its own for readers
-UNLISTED = {"docs/configuration-prose.md"}
+# pages that are not for readers (none now: configuration.md took in its notes)
+UNLISTED: set[str] = set()
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 
 
