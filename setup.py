@@ -30,7 +30,8 @@ def _compile_shim(out_dir: Path) -> None:
     subprocess.check_call([cc, "-O2", "-Wall", "-Wextra", "-Werror", "-std=c11", "-D_GNU_SOURCE",
                            f'-DDEFAULT_SOCKET="{_default("SOCKET_PATH")}"',
                            f'-DDEFAULT_SOCKET_UID={int(_default("SOCKET_UID"))}',
-                           f'-DDEFAULT_TIMEOUT_S={float(_default("DAEMON_TIMEOUT"))!r}', "-o", str(target), str(SHIM_SRC)])
+                           f'-DDEFAULT_TIMEOUT_S={float(_default("DAEMON_TIMEOUT"))!r}',
+                           "-o", str(target), str(SHIM_SRC)])
 
 
 def _default(name: str) -> str:

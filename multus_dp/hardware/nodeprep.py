@@ -121,7 +121,7 @@ class HugepageSpec(_Strict):
 
 
 class Timeouts(_Strict):
-    write: float = Field(default=defaults.SYSFS_WRITE_DEADLINE, gt=0)     # one bind/unbind/driver_override write
+    write: float = Field(default=defaults.SYSFS_WRITE_DEADLINE, gt=0)  # one bind/unbind/driver_override write
     numVfs: float = Field(default=60.0, gt=0)    # the sriov_numvfs write itself
     vfCreate: float = Field(default=30.0, gt=0)  # waiting for virtfnN links after it
     vfProbe: float = Field(default=5.0, ge=0)    # waiting for new VFs' kernel driver

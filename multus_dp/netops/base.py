@@ -142,4 +142,3 @@ class BaseVfOps(ABC):
 
     @abstractmethod
     def _set_vf(self, pf: str, req: VfRequest) -> None: ...
-

@@ -23,8 +23,8 @@ from multus_dp.netops.vftables import DEFAULT_VLAN_PROTO, LINK_STATE_NAMES, link
 
 
 def fresh_vf(index: int) -> VfState:
-    return VfState(index=index, mac="00:00:00:00:00:00", vlan=0, qos=0, vlan_proto=DEFAULT_VLAN_PROTO, spoofchk=True,
-                   trust=False, link_state="auto", min_tx_rate=0, max_tx_rate=0)
+    return VfState(index=index, mac="00:00:00:00:00:00", vlan=0, qos=0, vlan_proto=DEFAULT_VLAN_PROTO,
+                   spoofchk=True, trust=False, link_state="auto", min_tx_rate=0, max_tx_rate=0)
 
 
 class SimulatedPf:

@@ -37,8 +37,9 @@ def test_key_paths_and_messages() -> None:
 
 def test_quoted_keys_continue_a_sentence() -> None:
     exc = error({"items": [{"type": ""}], "count": "x"})
-    assert describe(exc, quote_keys=True) == ('"items[0].type" must not be empty; '
-                                              '"count" input should be a valid integer, unable to parse string as an integer')
+    assert describe(exc, quote_keys=True) == (
+        '"items[0].type" must not be empty; '
+        '"count" input should be a valid integer, unable to parse string as an integer')
 
 
 def test_the_document_itself_and_the_limit() -> None:
