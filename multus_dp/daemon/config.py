@@ -78,12 +78,6 @@ class DaemonConfig(KubeApiKeys):
         default=None,
         description=("Kubernetes watch caches and the status publisher: this kubeconfig, else in-cluster, else each "
                      "request's standalone sources"))
-    nodeName: str | None = Field(
-        default=None,
-        description="this node's name; unset: `$MULTUS_DP_NODE_NAME`, `$NODE_NAME`, else the host name")
-    multusNamespace: str = Field(
-        default=defaults.MULTUS_NAMESPACE,
-        description="namespace of the cluster and default-network NADs")
 
     @model_validator(mode="after")
     def _only_known_extras(self) -> DaemonConfig:

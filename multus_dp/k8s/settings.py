@@ -21,8 +21,15 @@ NODE_NAME_ENV = ("MULTUS_DP_NODE_NAME", "NODE_NAME")
 
 
 class KubeApiKeys(BaseModel):
-    """The Kubernetes API keys shared by the plugin config (MultusConf), the daemon config and
-    KubeSettings: declared once here."""
+    """The Kubernetes keys shared by the plugin config (MultusConf), the daemon config and
+    KubeSettings: declared once here (`kubeconfig` is declared by each, its meaning differs)."""
+
+    nodeName: str | None = Field(
+        default=None,
+        description="this node's name; unset: `$MULTUS_DP_NODE_NAME`, `$NODE_NAME`, else the host name")
+    multusNamespace: str = Field(
+        default=defaults.MULTUS_NAMESPACE,
+        description="namespace of the cluster and default-network NADs")
 
     kubeConnectTimeout: float = Field(
         default=5.0, gt=0,
@@ -62,8 +69,6 @@ class KubeSettings(KubeApiKeys):
     model_config = ConfigDict(extra="ignore")
 
     kubeconfig: str | None = None
-    nodeName: str | None = None
-    multusNamespace: str = defaults.MULTUS_NAMESPACE
 
     @classmethod
     def from_conf(cls, conf: Any) -> "KubeSettings":

@@ -17,7 +17,7 @@ from multus_dp.cni.versions import LATEST, parse
 from multus_dp.k8s.settings import KubeApiKeys
 
 
-class MultusConf(KubeApiKeys):  # Kubernetes API keys: k8s/settings.py
+class MultusConf(KubeApiKeys):  # the Kubernetes keys: k8s/settings.py
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
     # Every key's `description` is its line in docs/configuration.md (scripts/gen-config-docs.py).
@@ -37,9 +37,6 @@ class MultusConf(KubeApiKeys):  # Kubernetes API keys: k8s/settings.py
     delegates: list[dict[str, Any]] = Field(
         default_factory=list,
         description="Multus' delegates list: `[0]` is the master (or the one with `masterplugin: true`)")
-    multusNamespace: str = Field(
-        default=defaults.MULTUS_NAMESPACE,
-        description="namespace of the cluster and default-network NADs")
     namespaceIsolation: bool = Field(
         default=False,
         description="pods may use only NADs of their own namespace and `globalNamespaces`")
@@ -107,9 +104,6 @@ class MultusConf(KubeApiKeys):  # Kubernetes API keys: k8s/settings.py
     daemonTimeout: float = Field(
         default=defaults.DAEMON_TIMEOUT, gt=0,
         description="seconds the shim waits for the daemon's reply (thick mode; `$MULTUS_DP_TIMEOUT` wins)")
-    nodeName: str | None = Field(
-        default=None,
-        description="this node's name; unset: `$MULTUS_DP_NODE_NAME`, `$NODE_NAME`, else the host name")
     deviceInfoDir: str = Field(default=defaults.DEVICE_INFO_DIR, description="device-info spec files (multus-dp)")
     # the built-in SR-IOV delegate
     sriovExternal: bool = Field(default=False, description="exec an `sriov` plugin instead of the built-in delegate")
