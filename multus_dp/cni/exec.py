@@ -2,19 +2,22 @@
 
 Every delegate and VERSION probe goes through an `Executor`. The real one runs the
 plugin in its own process group and kills the whole group when the deadline passes,
-so a hung plugin cannot leave children behind.
+so a hung plugin cannot leave children behind. It stops waiting at the deadline whatever
+holds the output pipes: a child that escaped the group (`setsid daemon &`) can keep them
+open long after the plugin is gone, so EOF on the pipes never bounds the call.
 """
 from __future__ import annotations
 
 import os
+import selectors
 import signal
 import subprocess
-import threading
 import time
 from dataclasses import dataclass
 from typing import Protocol
 
 CHROOT = "/usr/sbin/chroot"
+PIPE_CHUNK = 65536
 
 
 @dataclass(frozen=True)
@@ -33,12 +36,15 @@ class Executor(Protocol):
 class SubprocessExecutor:
     """Runs plugins as real processes, each the leader of a new process group.
 
-    The deadline is a timer that kills the group, not `communicate(timeout=...)`: with a
-    timeout CPython reaps the child by polling with sleeps, which adds about a millisecond
-    to every plugin call."""
+    One selector waits for the pipes and for the process itself (a pidfd) under the
+    deadline: no polling with sleeps (which adds about a millisecond to every plugin
+    call), no reliance on the pipes' EOF. Once the plugin exited, output still arriving
+    is read for at most `exit_drain` seconds (a child it left behind may hold the pipes)."""
 
-    def __init__(self, reap_timeout: float = 5.0, chroot: str | None = None, chroot_command: str = CHROOT) -> None:
+    def __init__(self, reap_timeout: float = 5.0, chroot: str | None = None, chroot_command: str = CHROOT,
+                 exit_drain: float = 1.0) -> None:
         self.reap_timeout = reap_timeout
+        self.exit_drain = exit_drain
         # chrootDir: the plugin runs with this as its root. Through chroot(8), which execs the
         # plugin in the same process (same PID and process group): no preexec_fn in a
         # threaded daemon, and the group kill still reaches it.
@@ -50,26 +56,72 @@ class SubprocessExecutor:
             [*self.prefix, path], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             start_new_session=True, close_fds=True,
         )
-        expired = threading.Event()
-
-        def expire() -> None:
-            expired.set()
-            _kill_group(proc.pid)
-
-        timer = threading.Timer(timeout, expire)
-        timer.daemon = True
-        timer.start()
+        timed_out = False
         try:
-            out, err = proc.communicate(stdin)
+            out, err, exited = _exchange(proc, stdin, start + timeout, self.exit_drain)
+            if not exited and proc.poll() is None:
+                timed_out = True
+                _kill_group(proc.pid)
+            proc.wait()
         finally:
-            timer.cancel()
-            if proc.returncode is None:
+            if proc.returncode is None:  # interrupted (KeyboardInterrupt, a bug): leave nothing running
                 _kill_group(proc.pid)
                 proc.wait()
-        if expired.is_set():
-            return ExecOutcome(proc.returncode if proc.returncode is not None else -9, out, err,
-                               timed_out=True, seconds=time.monotonic() - start)
-        return ExecOutcome(proc.returncode, out, err, seconds=time.monotonic() - start)
+        return ExecOutcome(proc.returncode, out, err, timed_out=timed_out, seconds=time.monotonic() - start)
+
+
+def _exchange(proc: subprocess.Popen[bytes], stdin: bytes, deadline: float,
+              exit_drain: float) -> tuple[bytes, bytes, bool]:
+    """Feed stdin, collect stdout/stderr until the process exited and both pipes reached
+    EOF, or the deadline passed. Returns (stdout, stderr, exited); our pipe ends are closed."""
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    out_fd, err_fd, in_fd = proc.stdout.fileno(), proc.stderr.fileno(), proc.stdin.fileno()
+    chunks: dict[int, list[bytes]] = {out_fd: [], err_fd: []}
+    pending = memoryview(stdin)
+    pidfd = os.pidfd_open(proc.pid)
+    exited = False
+    try:
+        with selectors.DefaultSelector() as sel:
+            sel.register(pidfd, selectors.EVENT_READ)
+            sel.register(out_fd, selectors.EVENT_READ)
+            sel.register(err_fd, selectors.EVENT_READ)
+            if pending:
+                os.set_blocking(in_fd, False)
+                sel.register(in_fd, selectors.EVENT_WRITE)
+            else:
+                proc.stdin.close()
+            while len(sel.get_map()) > 0:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                for key, _ in sel.select(left):
+                    fd = key.fd
+                    if fd == pidfd:
+                        exited = True
+                        sel.unregister(pidfd)
+                        deadline = min(deadline, time.monotonic() + exit_drain)
+                    elif fd == in_fd:
+                        try:
+                            pending = pending[os.write(fd, pending[:PIPE_CHUNK]):]
+                        except BrokenPipeError:  # a plugin that does not read its stdin
+                            pending = pending[:0]
+                        if not pending:
+                            sel.unregister(fd)
+                            proc.stdin.close()
+                    else:
+                        data = os.read(fd, PIPE_CHUNK)
+                        if data:
+                            chunks[fd].append(data)
+                        else:
+                            sel.unregister(fd)
+        return b"".join(chunks[out_fd]), b"".join(chunks[err_fd]), exited
+    finally:
+        os.close(pidfd)
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            try:
+                pipe.close()
+            except OSError:
+                pass
 
 
 def _kill_group(pgid: int) -> None:

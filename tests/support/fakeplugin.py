@@ -31,6 +31,11 @@ if cmd == "VERSION":
     print(json.dumps({{"cniVersion": "1.0.0", "supportedVersions": SPEC["versions"]}}))
     sys.exit(0)
 sleep = SPEC.get("sleep", {{}}).get(cmd, 0)
+if SPEC.get("escape_child") and cmd == SPEC["escape_child"][0]:
+    # a child in a session of its own (out of reach of a process-group kill) holding stdout
+    import subprocess
+    child = subprocess.Popen(["setsid", "sleep", str(SPEC["escape_child"][1])], stderr=subprocess.DEVNULL)
+    open(SPEC["log"] + ".escaped", "w").write(str(child.pid))
 if sleep:
     if SPEC.get("spawn_child"):
         import subprocess
@@ -84,13 +89,17 @@ class FakePluginDir:
 
     def make(self, name: str, *, versions: list[str] | None = None, fail: dict[str, tuple[int, str]] | None = None,
              sleep: dict[str, float] | None = None, address: str | None = None, mac: str = "0a:58:00:00:00:01",
-             canary: str | None = None, raw_output: str | None = None, spawn_child: bool = False) -> FakePlugin:
+             canary: str | None = None, raw_output: str | None = None, spawn_child: bool = False,
+             escape_child: tuple[str, float] | None = None) -> FakePlugin:
+        """escape_child=(command, seconds): on that command, start `setsid sleep seconds` holding
+        the plugin's stdout (as a badly daemonizing plugin does) before sleeping/failing."""
         self._count += 1
         log = self.logs / f"{name}.jsonl"
         spec = {
             "log": str(log), "versions": versions or ["0.3.0", "0.3.1", "0.4.0", "1.0.0"],
             "fail": fail or {}, "sleep": sleep or {}, "address": address or f"10.99.{self._count}.2/24",
             "mac": mac, "canary": canary, "raw_output": raw_output, "spawn_child": spawn_child,
+            "escape_child": list(escape_child) if escape_child else None,
         }
         path = self.dir / name
         path.write_text(SCRIPT.format(python=PYTHON, spec=json.dumps(spec)))

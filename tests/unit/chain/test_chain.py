@@ -2,7 +2,10 @@
 CHECK, GC, STATUS and the result returned to the runtime."""
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import time
 
 import pytest
@@ -175,3 +178,26 @@ def test_status_forwards_to_a_11_cluster_network(fake_plugins, tmp_path) -> None
     err = json.loads(reply.stdout)
     assert reply.exit_code == 1 and err["code"] == 50 and "cluster net down" in err["msg"]
     assert d0.commands() == ["STATUS"]
+
+
+def test_delegate_timeout_bounds_a_delegate_whose_child_escapes_and_the_add_is_rolled_back(
+        fake_plugins, tmp_path) -> None:
+    """A plugin that starts `setsid sleep 40 &` holding stdout, then hangs: the ADD fails
+    with the timeout error at `delegateTimeout`, not when the escaped child exits."""
+    first = fake_plugins.make("d0")
+    hung = fake_plugins.make("d1", sleep={"ADD": 40}, escape_child=("ADD", 40))
+    start = time.monotonic()
+    try:
+        reply = handle(env("ADD", fake_plugins.dir), conf(tmp_path, ["d0", "d1"], delegateTimeout=3))
+        elapsed = time.monotonic() - start
+    finally:
+        escaped = fake_plugins.logs / "d1.jsonl.escaped"
+        if escaped.exists():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(escaped.read_text()), signal.SIGKILL)
+    err = json.loads(reply.stdout)
+    assert reply.exit_code == 1 and err["code"] == 102 and "timed out" in err["msg"], err
+    assert "network net-d1" in err["msg"]
+    assert elapsed < 20, f"ADD returned after {elapsed:.1f}s"
+    assert first.commands() == ["ADD", "DEL"] and hung.commands() == ["ADD", "DEL"]
+    assert not journal_exists(tmp_path)

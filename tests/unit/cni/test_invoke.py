@@ -1,8 +1,10 @@
 """Delegate invocation against fake plugin scripts (real processes, no mocks)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -206,3 +208,38 @@ def test_plugins_are_found_in_the_chroot_following_its_own_symlinks(tmp_path) ->
     assert find_plugin("hostonly-bridge", ["/opt/cni/bin"], str(root)) == "/opt/cni/bin/hostonly-bridge"
     with pytest.raises(CNIError):
         find_plugin("hostonly-bridge", ["/opt/cni/bin"])
+
+
+def _kill_escaped(plugin) -> None:
+    """The escaped child is out of the delegate's process group: the test ends it itself."""
+    marker = Path(str(plugin.log) + ".escaped")
+    if marker.exists():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(marker.read_text()), signal.SIGKILL)
+
+
+def test_timeout_holds_when_a_child_escapes_the_group_holding_stdout(fake_plugins) -> None:
+    """`setsid sleep 40 &` keeps the plugin's stdout open after its group is killed: the call
+    still ends at the deadline with a timeout error, not when the escaped child exits."""
+    hang = fake_plugins.make("escaper", sleep={"ADD": 40}, escape_child=("ADD", 40))
+    inv = DelegateInvoker(timeout=2.0)
+    start = time.monotonic()
+    try:
+        with pytest.raises(CNIError) as err:
+            inv.add_list(net("escaper"), RT, [str(fake_plugins.dir)])
+        elapsed = time.monotonic() - start
+    finally:
+        _kill_escaped(hang)
+    assert err.value.code == 102 and "timed out" in err.value.msg
+    assert elapsed < 20, f"returned after {elapsed:.1f}s: waited for the escaped child, not the deadline"
+
+
+def test_plugin_that_exits_while_an_escaped_child_holds_stdout_keeps_its_exit_status(fake_plugins) -> None:
+    plugin = fake_plugins.make("quitter", fail={"ADD": (11, "busy")}, escape_child=("ADD", 40))
+    inv = DelegateInvoker(timeout=2.0)
+    try:
+        with pytest.raises(CNIError) as err:
+            inv.add_list(net("quitter"), RT, [str(fake_plugins.dir)])
+    finally:
+        _kill_escaped(plugin)
+    assert err.value.code == 11 and "busy" in err.value.msg
