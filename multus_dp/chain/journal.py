@@ -9,9 +9,12 @@ the page cache, and after a power loss the pods' netns are gone anyway.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
+import glob
 import json
 import os
+import stat
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -57,6 +60,9 @@ class Journal:
     cni_args: str = ""
     entries: list[JournalEntry] = field(default_factory=list)
     status: list[dict[str, Any]] = field(default_factory=list)
+    # in memory only: the first write of this journal that failed (state dir full or
+    # read-only); the undo carries on from memory and reports it afterwards
+    write_error: CNIError | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -111,10 +117,30 @@ class JournalStore:
             raise CNIError(Code.STATE_FAILURE, f"journal {path} is corrupt: {exc}; "
                            "inspect it and remove it once the attachments are cleaned up") from exc
 
+    def save_or_note(self, journal: Journal) -> None:
+        """Save; a failure is noted on the journal instead of raised: an undo (rollback, DEL)
+        never stops because its progress cannot be recorded. The file keeps its last good
+        version, which a later DEL can finish from (DEL of a done step is a no-op)."""
+        try:
+            self.save(journal)
+        except CNIError as exc:
+            if journal.write_error is None:
+                journal.write_error = exc
+
     def remove(self, container_id: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
+        """Remove the journal (under the container's lock) and any temp file of it a killed
+        writer left."""
+        for tmp in self.dir.glob(f".{glob.escape(container_id)}.json.*.tmp"):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        try:
             self.path(container_id).unlink()
-            fsync_dir(self.dir)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise CNIError(Code.STATE_FAILURE, f"cannot remove journal {self.path(container_id)}: {exc.strerror}; "
+                           "a later DEL removes it") from exc
+        fsync_dir(self.dir)
 
     def list_ids(self) -> list[str]:
         if not self.dir.is_dir():
@@ -139,31 +165,39 @@ class JournalStore:
     def _lock(self, container_id: str, blocking: bool) -> int | None:
         """The locked fd, or None (not blocking and someone holds it)."""
         path = self.lock_path(container_id)
+        while True:
+            fd = self._open_lock(path)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            except BlockingIOError:
+                os.close(fd)
+                return None
+            except BaseException:
+                os.close(fd)
+                raise
+            # the holder before us may have unlinked the file: a lock on that inode guards
+            # nothing (the next locker creates a new file), so lock the path's file again
+            if _still_at(fd, path):
+                return fd
+            os.close(fd)
+
+    def _open_lock(self, path: Path) -> int:
+        """The lock file's fd, read-only: flock needs no write access, and an fd open for
+        writing would keep the state dir from being remounted read-only. A full or read-only
+        state dir must not stop a DEL: when no lock file can be made, the lock directory
+        itself is locked (coarser, only while the state dir is broken)."""
         try:
             self.lock_dir.mkdir(parents=True, exist_ok=True)
-            while True:
-                fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-                except BlockingIOError:
-                    os.close(fd)
-                    return None
-                except BaseException:
-                    os.close(fd)
-                    raise
-                # the holder before us may have unlinked the file: a lock on that inode guards
-                # nothing (the next locker creates a new file), so lock the path's file again
-                mine = os.fstat(fd)
-                try:
-                    current = os.stat(path)
-                    if (current.st_dev, current.st_ino) == (mine.st_dev, mine.st_ino):
-                        return fd
-                except FileNotFoundError:
-                    pass
-                os.close(fd)
+            return os.open(path, os.O_CREAT | os.O_RDONLY | os.O_CLOEXEC, 0o600)
         except OSError as exc:
-            raise CNIError(Code.STATE_FAILURE, f"cannot lock container {container_id} in {self.lock_dir}: "
-                           f"{exc.strerror or exc}") from exc
+            if exc.errno not in (errno.EROFS, errno.ENOSPC, errno.EDQUOT):
+                raise CNIError(Code.STATE_FAILURE, f"cannot lock {path}: {exc.strerror or exc}") from exc
+        for fallback in (self.lock_dir, self.dir.parent):
+            try:
+                return os.open(fallback, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            except OSError:
+                continue
+        raise CNIError(Code.STATE_FAILURE, f"cannot lock {path} nor {self.lock_dir}")
 
     def _unlock(self, container_id: str, fd: int) -> None:
         try:
@@ -197,3 +231,16 @@ class JournalStore:
             finally:
                 self._unlock(container_id, fd)
         return removed
+
+
+def _still_at(fd: int, path: Path) -> bool:
+    """Is the locked fd still the file at `path`? (True for the fallback lock on a directory,
+    only taken while no lock file can be made.)"""
+    mine = os.fstat(fd)
+    if stat.S_ISDIR(mine.st_mode):
+        return True
+    try:
+        now = os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (now.st_dev, now.st_ino) == (mine.st_dev, mine.st_ino)

@@ -97,7 +97,10 @@ class ChainRunner:
                               pod=PodRef(req.pod_namespace, req.pod_name, req.pod_uid),
                               cni_version=self.conf.cniVersion, cni_args=req.args_raw,
                               entries=[JournalEntry(att) for att in plan])
-            self.journals.save(journal, durable=True)
+            try:
+                self.journals.save(journal, durable=True)
+            except CNIError as exc:  # nothing has run yet: nothing to undo
+                raise exc.prefixed(f"pod {journal.pod.label()}") from exc
             cni_path = self.cni_path(req)
             try:
                 self._run_adds(journal, cni_path)
@@ -161,26 +164,35 @@ class ChainRunner:
         except CNIError as exc:
             entry.state = FAILED
             entry.error = exc.msg
-            self.journals.save(journal)
+            self.journals.save_or_note(journal)  # the delegate's error is the one to report
             raise exc.prefixed(self._where(journal, att)) from exc
         except Exception as exc:  # a bug in a built-in delegate: still roll back
             entry.state = FAILED
             entry.error = repr(exc)
-            self.journals.save(journal)
+            self.journals.save_or_note(journal)
             log.exception("delegate raised", extra={"network": att.network, "ifname": att.ifname})
             raise CNIError(Code.INTERNAL, f"{self._where(journal, att)}: internal error: {exc}") from exc
         finally:
             self._phase("delegate", start, type=_plugin_types(att))
-        self.journals.save(journal)
+        try:
+            self.journals.save(journal)
+        except CNIError as exc:  # the ADD fails (and rolls back): the state dir is full or read-only
+            raise exc.prefixed(self._where(journal, att)) from exc
 
     def _rollback(self, journal: Journal, cni_path: Sequence[str]) -> None:
+        """Undo from the plan in memory: a journal that cannot be written (state dir full or
+        read-only) never stops it; the file keeps its last good version for a later DEL."""
         # in memory, PLANNED is exact: those delegates never started
         failures = self._delete_entries(journal, cni_path, journal.netns, skip_planned=True)
         if failures:
             log.error("rollback left attachments behind; journal kept for DEL",
                       extra={"container": journal.container_id, "pod": journal.pod.label()})
-        else:
+            return
+        try:
             self.journals.remove(journal.container_id)
+        except CNIError as exc:
+            log.error("rollback complete but the journal stays: %s", exc.msg,
+                      extra={"container": journal.container_id, "pod": journal.pod.label()})
 
     def _final_result(self, journal: Journal) -> dict[str, Any]:
         version = journal.cni_version
@@ -216,7 +228,11 @@ class ChainRunner:
                 raise CNIError(Code.DELEGATE_FAILED,
                                f"DEL of pod {journal.pod.label()} failed for {len(failures)} attachment(s); "
                                f"state kept for retry: " + "; ".join(f.msg for f in failures))
-            self.journals.remove(journal.container_id)
+            try:
+                self.journals.remove(journal.container_id)
+            except CNIError as exc:
+                # everything is deleted; the journal (its last good version) lets a later DEL finish
+                raise exc.prefixed(f"DEL of pod {journal.pod.label()}: every attachment was deleted") from exc
             if self.publisher is not None:
                 try:
                     self.publisher.withdraw(journal.pod, journal.container_id)
@@ -268,7 +284,7 @@ class ChainRunner:
             remove_device_info(att)
             entry.state = DELETED
             if persist:
-                self.journals.save(journal)
+                self.journals.save_or_note(journal)
         return failures
 
     # ---- CHECK ---------------------------------------------------------------------------
