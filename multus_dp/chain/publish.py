@@ -6,6 +6,7 @@ Without Kubernetes it is written to `<stateDir>/status/<ns>_<pod>.json` for
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import stat
 from pathlib import Path
@@ -69,6 +70,15 @@ class FileStatusPublisher:
             path = self.path(pod.namespace or "default", pod.name)
             if json.loads(path.read_text()).get("containerID") == container_id:
                 path.unlink()
+        self._remove_temp_files(pod)
+
+    def _remove_temp_files(self, pod: PodRef) -> None:
+        """The pod's status temp files a killed writer left (a live write losing its temp file
+        only loses that status update: publishing never fails an ADD)."""
+        name = f"{pod.namespace or 'default'}_{pod.name}.json"
+        for tmp in self.dir.glob(f".{glob.escape(name)}.*.tmp"):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
     def read(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:

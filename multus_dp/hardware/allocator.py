@@ -266,6 +266,29 @@ class VfAllocator:
             self._remove(bdf)
             return alloc
 
+    def clean_temp_files(self) -> int:
+        """Remove record temp files a killed writer left behind (`<bdf>.json.<pid>.<tid>.tmp`,
+        `.<bdf>.json.XXXXXXXX.tmp`). Each is removed under its VF's lock, which every writer
+        holds, so no live write loses its file; a VF busy right now is skipped."""
+        removed = 0
+        for name in os.listdir(self.dir):
+            if not name.endswith(".tmp") or ".json." not in name:
+                continue
+            bdf = name.lstrip(".").split(".json.", 1)[0]
+            try:
+                fd = self._try_lock(bdf, 0)
+            except (OSError, CNIError):
+                continue
+            if fd is None:
+                continue
+            try:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(self.dir, name))
+                    removed += 1
+            finally:
+                os.close(fd)
+        return removed
+
     def _owned(self, bdf: str, container_id: str, what: str) -> Allocation:
         alloc = self._read(bdf)
         if alloc is None:

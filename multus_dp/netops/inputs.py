@@ -59,9 +59,13 @@ def mac_text(raw: bytes) -> str:
     return ":".join(f"{b:02x}" for b in raw)
 
 
+TEMP_PREFIX = "mdpt"
+
+
 def temp_name() -> str:
-    """A name nothing else uses, for the moment a link is between netns."""
-    return "mdpt" + secrets.token_hex(5)  # 14 bytes
+    """A name nothing else uses, for the moment a link is between netns (a crash in that
+    moment leaves the link under it: DEL looks for links with this prefix)."""
+    return TEMP_PREFIX + secrets.token_hex(5)  # 14 bytes
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from multus_dp.netops.types import LinkInfo, LinkOps, VfOps
 
 from .announce import announce
 from .config import SriovConfig, parse_sriov_config
+from .findnetdev import find_vf_netdev
 from .ipam import Ipam, ipam_version
 from .snapshot import VfSnapshot
 from .udevwait import DEFAULT_UDEV_DIR, wait_until_udev_done
@@ -344,7 +345,8 @@ class SriovDelegate:
                 # MAC change (the netdev's restore) a request the PF may refuse
                 self._step(errors, vf, "restore the VF settings", lambda: self._restore_vf(snap))
                 if alloc.data.get("mode", snap.mode) == "kernel":
-                    self._step(errors, vf, "return the netdev", lambda: self._detach_netdev(rt, alloc.bdf, snap))
+                    self._step(errors, vf, "return the netdev",
+                               lambda: self._detach_netdev(rt, alloc.bdf, snap, cfg.mac))
                     # ... and again after: a VF driver may register its netdev's MAC with the PF
                     self._step(errors, vf, "restore the VF settings", lambda: self._restore_vf(snap))
                 else:
@@ -357,6 +359,7 @@ class SriovDelegate:
                                                 cni_path, ipam_version(net), prev))
         if alloc is not None and not errors:
             self.allocator.release(alloc.bdf, owner.container_id)
+            self.allocator.clean_temp_files()  # a killed daemon's half-written records
         return errors
 
     @staticmethod
@@ -366,20 +369,19 @@ class SriovDelegate:
         except CNIError as exc:
             errors.append(CNIError(exc.code, f"{label}: {what}: {exc.msg}", exc.details))
 
-    def _detach_netdev(self, rt: RuntimeConf, bdf: str, snap: VfSnapshot) -> None:
-        """Back to the host under its original name, MAC and MTU: from the pod when it is still
-        there; otherwise from wherever the kernel put it (a dead netns returns it to the host,
-        possibly as devN), found by PCI address."""
+    def _detach_netdev(self, rt: RuntimeConf, bdf: str, snap: VfSnapshot, set_mac: str | None = None) -> None:
+        """Back to the host under its original name, MAC and MTU, found by what identifies it
+        (PCI address, or the MACs and names we gave it), never by CNI_IFNAME alone: a crash
+        mid-move leaves it under the temporary move name, in the pod or on the host. From the
+        pod when it is there; otherwise from wherever the kernel put it (a dead netns returns
+        it to the host, possibly as devN)."""
         original = snap.netdev or rt.ifname
         if rt.netns and netns_alive(rt.netns):
-            try:
-                self.links.link_info(rt.netns, rt.ifname)
-            except NetOpsError:
-                pass
-            else:
-                self.links.move_from_netns(rt.ifname, rt.netns, original, mac=snap.netdev_mac, mtu=snap.mtu)
+            in_pod = self._in_pod(rt, bdf, snap, set_mac)
+            if in_pod is not None:
+                self.links.move_from_netns(in_pod, rt.netns, original, mac=snap.netdev_mac, mtu=snap.mtu)
                 return
-        on_host = self._wait_for_returned_netdev(bdf)
+        on_host = self._wait_for_returned_netdev(bdf, snap, set_mac)
         if not on_host:
             log.warning("DEL: the VF's netdev is neither in the pod nor on the host; only the VF settings "
                         "are restored", extra={"vf": bdf, "ifname": rt.ifname})
@@ -388,13 +390,37 @@ class SriovDelegate:
         self.links.move_to_netns(on_host[0], None, original, mac=snap.netdev_mac, mtu=snap.mtu,
                                  up=bool(snap.up))
 
-    def _wait_for_returned_netdev(self, bdf: str) -> list[str]:
-        """The VF's netdev names on the host. A deleted netns hands its physical netdevs back
-        asynchronously (the kernel's netns cleanup; slow under load), and a DEL can come first:
-        wait for it, up to `netdev_return_timeout`."""
+    def _in_pod(self, rt: RuntimeConf, bdf: str, snap: VfSnapshot, set_mac: str | None) -> str | None:
+        """The VF netdev's name in the pod: CNI_IFNAME after a complete ADD (one lookup), else
+        found by identity (the temporary name a crash mid-move left)."""
+        try:
+            self.links.link_info(rt.netns, rt.ifname)
+        except NetOpsError:
+            pass
+        else:
+            return rt.ifname
+        try:
+            return find_vf_netdev(self.links, rt.netns, bdf, {rt.ifname}, {snap.netdev_mac, set_mac})
+        except NetOpsError as exc:
+            log.warning("DEL: cannot list the pod's links (%s)", exc.msg, extra={"vf": bdf, "ifname": rt.ifname})
+            return None
+
+    def _wait_for_returned_netdev(self, bdf: str, snap: VfSnapshot | None = None,
+                                  set_mac: str | None = None) -> list[str]:
+        """The VF's netdev names on the host: by sysfs (PCI address), else by identity (a crash
+        mid-move back left it under the temporary name). A deleted netns hands its physical
+        netdevs back asynchronously (the kernel's netns cleanup; slow under load), and a DEL
+        can come first: wait for it, up to `netdev_return_timeout`."""
         deadline = time.monotonic() + self.settings.netdev_return_timeout
         while True:
             on_host = [name for name in sysfs.netdevs_of(self.settings.sysfs_root, bdf) if self._on_host(name)]
+            if not on_host and snap is not None:
+                try:
+                    found = find_vf_netdev(self.links, None, bdf, {snap.netdev} if snap.netdev else set(),
+                                           {snap.netdev_mac, set_mac})
+                except NetOpsError:
+                    found = None
+                on_host = [found] if found else []
             if on_host or time.monotonic() >= deadline:
                 return on_host
             time.sleep(0.05)
