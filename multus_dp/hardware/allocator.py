@@ -124,7 +124,9 @@ class VfAllocator:
             os.close(fd)   # closing drops the flock
 
     def _try_lock(self, bdf: str, timeout: float) -> int | None:
-        fd = os.open(self._path(bdf, ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        # read-only: flock needs no write access, and an fd open for writing would keep the
+        # state dir from being remounted read-only
+        fd = os.open(self._path(bdf, ".lock"), os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
         end = time.monotonic() + timeout
         pause = 0.001
         while True:

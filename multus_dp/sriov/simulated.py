@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
 
+from multus_dp.base.fileio import atomic_write
 from multus_dp.netops.errors import NetOpsError
 from multus_dp.netops.types import VfState
 from multus_dp.netops.vftables import DEFAULT_VLAN_PROTO, LINK_STATE_NAMES, link_state_value, vlan_proto_value
@@ -42,17 +43,22 @@ class SimulatedPf:
         if self.state_file is None:
             yield self._memory
             return
-        fd = os.open(self.state_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        # a lock file beside the table, which is replaced whole: a process killed mid-write
+        # (the daemon under SIGKILL) leaves the previous table, as a PF keeps its VF table
+        fd = os.open(f"{self.state_file}.lock", os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if write else fcntl.LOCK_SH)
-            raw = os.read(fd, 1 << 22)
+            try:
+                with open(self.state_file, "rb") as fh:
+                    raw = fh.read()
+            except FileNotFoundError:
+                raw = b""
             data = json.loads(raw) if raw.strip() else {}
             table = {pf: [VfState(**vf) for vf in vfs] for pf, vfs in data.items()}
             yield table
             if write:
-                os.lseek(fd, 0, os.SEEK_SET)
-                os.ftruncate(fd, 0)
-                os.write(fd, json.dumps({pf: [asdict(v) for v in vfs] for pf, vfs in table.items()}).encode())
+                atomic_write(self.state_file, json.dumps({pf: [asdict(v) for v in vfs]
+                                                          for pf, vfs in table.items()}).encode(), durable=False)
         finally:
             os.close(fd)
 

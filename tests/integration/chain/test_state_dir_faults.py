@@ -29,7 +29,7 @@ if cmd == "VERSION":
 conf = json.loads(sys.stdin.read() or "{{}}")
 if cmd == "ADD":
     if how == "full":
-        with open(os.path.join(state, "filler.bin"), "wb") as fh:
+        with open(os.path.join(state, "filler.bin"), "wb", buffering=0) as fh:
             try:
                 while True:
                     fh.write(b"x" * 65536)
@@ -171,7 +171,7 @@ def test_del_on_a_full_state_dir_deletes_everything_and_the_journal(pod_for) -> 
     reply = pod.call("ADD")
     assert reply.exit_code == 0, reply.stdout
     assert pod.bridge_ports() and pod.leases()
-    with open(pod.state / "filler.bin", "wb") as fh:
+    with open(pod.state / "filler.bin", "wb", buffering=0) as fh:
         try:
             while True:
                 fh.write(b"x" * 65536)
