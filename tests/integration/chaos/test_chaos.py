@@ -76,14 +76,19 @@ def mount_tmpfs(path: Path) -> None:
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(path)], check=True)
 
 
-def fill(path: Path) -> None:
-    with open(path / "filler.bin", "wb", buffering=0) as fh:  # unbuffered: close has nothing to flush
+def fill(path: Path) -> bool:
+    """Fill the state dir to the last byte; False when it cannot be (already read-only)."""
+    try:
+        fh = open(path / "filler.bin", "wb", buffering=0)  # unbuffered: close has nothing to flush
+    except OSError:
+        return False
+    with fh:
         try:
             while True:
                 fh.write(b"\0" * 65536)
-                fh.flush()
         except OSError:
             pass
+    return True
 
 
 def remount(path: Path, mode: str, tries: int = 20) -> bool:
@@ -183,8 +188,7 @@ class Chaos:
                 if proc is not None and proc.poll() is None:
                     proc.send_signal(signal.SIGKILL)
                     self.run.faults[kind] += 1
-            elif kind == "state_full":
-                fill(self.node.state)
+            elif kind == "state_full" and fill(self.node.state):
                 self.run.faults[kind] += 1
             elif kind == "state_ro" and remount(self.node.state, "ro"):
                 self.run.faults[kind] += 1
