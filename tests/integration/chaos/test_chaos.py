@@ -163,10 +163,10 @@ class Chaos:
         """Faults at random moments of the ADD burst (the moments drawn up front: replayable)."""
         events: list[tuple[float, str, str]] = []
         if "daemon_kill" in faults:
-            events.append((rng.uniform(0.05, 0.6), "daemon_kill", ""))
+            events.append((rng.uniform(0.02, 0.4), "daemon_kill", ""))
         if "shim_kill" in faults:
             for pod in rng.sample(pods, rng.randint(1, 3)):
-                events.append((rng.uniform(0.02, 0.4), "shim_kill", pod.cid))
+                events.append((rng.uniform(0.01, 0.3), "shim_kill", pod.cid))
         if "state_full" in faults:
             events.append((rng.uniform(0.0, 0.4), "state_full", ""))
         if "state_ro" in faults:
