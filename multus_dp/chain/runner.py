@@ -184,6 +184,9 @@ class ChainRunner:
         read-only) never stops it; the file keeps its last good version for a later DEL."""
         # in memory, PLANNED is exact: those delegates never started
         failures = self._delete_entries(journal, cni_path, journal.netns, skip_planned=True)
+        if journal.write_error is not None:
+            log.error("journal writes failed during the ADD and its rollback (undone from memory): %s",
+                      journal.write_error.msg, extra={"container": journal.container_id, "pod": journal.pod.label()})
         if failures:
             log.error("rollback left attachments behind; journal kept for DEL",
                       extra={"container": journal.container_id, "pod": journal.pod.label()})
@@ -225,9 +228,11 @@ class ChainRunner:
                 netns = ""  # gone: delegates clean up host-side state without it
             failures = self._delete_entries(journal, cni_path, netns, persist=on_disk)
             if failures:
+                unsaved = (f" (the journal could not be updated: {journal.write_error.msg}; a retry runs "
+                           "the finished steps again)") if journal.write_error else ""
                 raise CNIError(Code.DELEGATE_FAILED,
                                f"DEL of pod {journal.pod.label()} failed for {len(failures)} attachment(s); "
-                               f"state kept for retry: " + "; ".join(f.msg for f in failures))
+                               f"state kept for retry{unsaved}: " + "; ".join(f.msg for f in failures))
             try:
                 self.journals.remove(journal.container_id)
             except CNIError as exc:
