@@ -166,8 +166,9 @@ def test_read_only_state_dir_is_a_state_error(fake_plugins, tmp_path: Path, read
                 "CNI_PATH": str(fake_plugins.dir), "CNI_ARGS": f"K8S_POD_NAMESPACE=ns;K8S_POD_NAME={cid}"}
 
     assert handle(env("before"), conf).exit_code == 0
+    (read_only_state / "locks" / "exists.lock").touch()   # left by a process killed before its ADD
     subprocess.run(["mount", "-o", "remount,ro", str(read_only_state)], check=True)
-    for cid in ("before", "after"):   # a lock file that exists, one that must be created
+    for cid in ("exists", "after"):   # a lock file that exists, one that must be created
         reply = handle(env(cid), conf)
         err = json.loads(reply.stdout)
         assert reply.exit_code == 1 and err["code"] == 109 and cid in err["msg"], err
