@@ -1,7 +1,7 @@
 """Scenario 5: Kubernetes API requests per ADD and per DEL, against kmock's emulator.
 
 The chain runs in this process with the same pieces the daemon wires (KubeSources ->
-Services -> build_runner -> chain.entry.handle), real delegates into a real netns:
+ProcessContext -> its per-request runner -> chain.entry.handle), real delegates into a real netns:
   warm  watch caches synced before the first ADD (the daemon's steady state)
   cold  no watch: every lookup is a GET (thin mode with a kubeconfig)
 Each pod is new (seeded before the caches start); requests are counted from the emulator's
@@ -59,8 +59,9 @@ def _pod(name: str, networks: str) -> dict[str, Any]:
 
 def run_api(scenario: Scenario, node: Node, env: Env, opts: Options, progress: Progress) -> list[ApiSeries]:
     from multus_dp.chain.entry import handle
-    from multus_dp.chain.services import Services, build_runner
+    from multus_dp.chain.context import ProcessContext
     from multus_dp.cni.invoke import DelegateInvoker
+    from multus_dp.hardware.assignments import CheckpointAssignments
     from multus_dp.k8s import build_sources
     from multus_dp.k8s.credentials import USER_AGENT
     from multus_dp.networks.conf import MultusConf
@@ -92,21 +93,22 @@ def run_api(scenario: Scenario, node: Node, env: Env, opts: Options, progress: P
                 emu.seed("", "v1", "pods", _pod(f"{mode}-{i}", selection))
             series = ApiSeries(mode)
             out.append(series)
-            sources = build_sources(MultusConf.model_validate(conf), watch=mode == "warm", env={})
+            keys = MultusConf.model_validate(conf)
+            sources = build_sources(keys, watch=mode == "warm", env={})
             if sources is None:
                 raise BrokenRun("the kubeconfig was not picked up")
             sources.start()
             try:
                 if mode == "warm" and not sources.wait_synced(30):
                     raise BrokenRun(f"caches did not sync: {sources.not_ready_reason()}")
-                services = Services(invoker=DelegateInvoker(timeout=env.timeout), pod_source=sources.pod_source,
-                                    network_source=sources.network_source, publisher=sources.publisher)
+                context = ProcessContext(keys=keys, invoker=DelegateInvoker(timeout=env.timeout), kube=sources,
+                                         assignments=CheckpointAssignments(keys.kubeletCheckpoint))
                 netns = node.add_netns(f"s5-{mode}")
                 for i in range(total):
                     pod = Pod(f"{mode}-{i}", f"bench-s5-{mode}-{i}", netns)
                     try:
                         _one(pod, series, i >= opts.warmup, scenario, node, env, emu, sources,
-                             lambda e: handle(e, stdin, lambda c: build_runner(c, services)), USER_AGENT)
+                             lambda e: handle(e, stdin, context.runner), USER_AGENT)
                     except BrokenRun as exc:
                         series.failed = f"iteration {i}: {exc}"
                         progress(f"scenario 5 ({mode}): BROKEN: {exc}")

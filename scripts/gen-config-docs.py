@@ -31,6 +31,7 @@ from multus_dp.cni.errors import MEANINGS, Code  # noqa: E402
 from multus_dp.daemon.config import DaemonConfig  # noqa: E402
 from multus_dp.k8s.settings import KubeApiKeys  # noqa: E402
 from multus_dp.networks.conf import MultusConf  # noqa: E402
+from multus_dp.sriov.settings import SriovKeys  # noqa: E402
 
 PLUGIN_HEADING = "## Plugin configuration (MultusConf)"
 DAEMON_HEADING = "## Daemon configuration"
@@ -66,10 +67,12 @@ the message names the pod, the network and the interface. Codes below 100 are th
 
 
 def fields_in_doc_order(model: type[BaseModel]) -> list[tuple[str, FieldInfo]]:
-    """The model's own keys in declaration order, then the shared Kubernetes API keys."""
-    shared = set(KubeApiKeys.model_fields)
+    """The model's own keys in declaration order, then the shared SR-IOV node keys, then the
+    shared Kubernetes API keys."""
+    groups = [set(SriovKeys.model_fields), set(KubeApiKeys.model_fields)]
     items = list(model.model_fields.items())
-    return [i for i in items if i[0] not in shared] + [i for i in items if i[0] in shared]
+    own = [i for i in items if not any(i[0] in group for group in groups)]
+    return own + [i for group in groups for i in items if i[0] in group]
 
 
 def default_text(info: FieldInfo) -> str:

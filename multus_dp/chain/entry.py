@@ -1,7 +1,7 @@
 """The plugin entry: one CNI request (env + stdin) in, one reply (exit code + stdout) out.
 
-Thin mode (`multus-dp cni`) builds a runner per call; the daemon passes its own long-lived
-runner factory. Nothing here ever lets a traceback reach stdout.
+Thin mode (`multus-dp cni`) builds its process context and a runner per call; the daemon
+passes a factory building runners from its long-lived context (chain/context.py). Nothing here ever lets a traceback reach stdout.
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from multus_dp.cni.request import CNIRequest, parse_request
 from multus_dp.cni.versions import reply_version, require_supported, version_reply
 from multus_dp.networks.conf import MultusConf, parse_multus_conf
 
+from .context import thin_context
 from .runner import ChainRunner
-from .services import build_runner, thin_services
 
 log = logs.get("entry")
 
@@ -32,7 +32,7 @@ class Reply:
 
 
 def build_thin_runner(conf: MultusConf) -> ChainRunner:
-    return build_runner(conf, thin_services(conf))
+    return thin_context(conf).runner(conf)
 
 
 def handle(env: Mapping[str, str], stdin: bytes, runner_factory: RunnerFactory = build_thin_runner) -> Reply:

@@ -114,6 +114,11 @@ class VersionCache:
             except (OSError, ValueError, TypeError):
                 pass  # no cache yet, or a broken one: probe again
 
+    def size(self) -> int:
+        """Plugin binaries with a cached answer (for `multus-dp status`)."""
+        with self._lock:
+            return len(self._cache)
+
     def get(self, path: str) -> tuple[str, ...] | None:
         key = (path, _mtime(path))
         with self._lock:

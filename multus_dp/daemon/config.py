@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from multus_dp.base import defaults
 from multus_dp.base.jsonin import decode
 from multus_dp.base.validation import describe
-from multus_dp.k8s.settings import KubeApiKeys
+from multus_dp.networks.conf import ProcessKeys
 
 DEFAULT_SOCKET = defaults.SOCKET_PATH
 DEFAULT_METRICS_ADDRESS = defaults.METRICS_ADDRESS
@@ -23,10 +23,12 @@ class ConfigError(Exception):
     """The daemon configuration cannot be used; the message says which key and why."""
 
 
-class DaemonConfig(KubeApiKeys):
-    # the kube* API keys are declared in multus_dp.k8s.settings.KubeApiKeys; other extra keys are
-    # allowed only if they are Kubernetes settings: a typo in any other key is an error, not a
-    # silent default. Every key's `description` is its line in docs/configuration.md.
+class DaemonConfig(ProcessKeys):
+    # the keys the process owns (the Kubernetes keys, the SR-IOV node keys such as sysfsRoot,
+    # sriovPoolsConfig, kubeletCheckpoint) are declared once in multus_dp.networks.conf.ProcessKeys
+    # and shared with the plugin config; other extra keys are allowed only if they are Kubernetes
+    # settings: a typo in any other key is an error, not a silent default. Every key's
+    # `description` is its line in docs/configuration.md.
     model_config = ConfigDict(extra="allow")
 
     socketPath: str = Field(default=DEFAULT_SOCKET, description="the unix socket (`--socket`)")
@@ -63,13 +65,16 @@ class DaemonConfig(KubeApiKeys):
         default=None,
         description="not ready (ADD answered with 11, `/readyz` 503) until the file exists")
     # the hardware model: PFs/VFs under sysfsRoot, kept current by udev events and a periodic
-    # rescan; VF pools (device-plugin format) for the pool metrics, when the file exists
+    # rescan; it serves the SR-IOV delegate's pool lookups and the pool metrics (re-declared
+    # from SriovKeys for the daemon's own description)
     sysfsRoot: str = Field(
         default=defaults.SYSFS_ROOT,
-        description="hardware discovery at start (a failure keeps `/readyz` false with the reason)")
+        description=("where PFs and VFs are read from: hardware discovery at start (a failure keeps `/readyz` "
+                     "false with the reason)"))
     sriovPoolsConfig: str = Field(
         default=defaults.SRIOV_POOLS_CONFIG,
-        description="device-plugin VF pools for the pool metrics and status (when the file exists)")
+        description=("device-plugin VF pools: the SR-IOV delegate's own allocator, the pool metrics and status "
+                     "(when the file exists)"))
     udev: bool = Field(default=True, description="keep the hardware model current with udev events")
     hardwareRescanInterval: float = Field(default=300.0, gt=0, description="seconds between full hardware rescans")
     # Kubernetes sources (pods, NADs, status): this kubeconfig, else the in-cluster config when

@@ -1,7 +1,7 @@
 """The node daemon: serves CNI requests and health/status/metrics on a unix socket.
 
-One process per node holds the long-lived services (VERSION cache, watch caches, hardware
-model). Each CNI request runs `chain.entry.handle` under the daemon's rules: at most
+One process per node holds the long-lived parts in one process context built at start
+(chain/context.py: VERSION cache, watch caches, hardware inventory, SR-IOV delegate). Each CNI request runs `chain.entry.handle` under the daemon's rules: at most
 `maxConcurrency` at once, one at a time per container, GC alone. SIGTERM: the socket is
 removed and closed (new callers get "try again later" from the shim), in-flight work
 finishes, the process exits.
@@ -9,6 +9,7 @@ finishes, the process exits.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import json
 import os
@@ -24,6 +25,7 @@ from typing import Any
 
 from multus_dp import logs
 from multus_dp.base.jsonin import decode
+from multus_dp.chain.context import ProcessContext
 from multus_dp.chain.entry import Reply, handle
 from multus_dp.chain.journal import JournalStore
 from multus_dp.cni.errors import CNIError, Code
@@ -36,7 +38,7 @@ from .config import DaemonConfig, parse_address
 from .health import Readiness
 from .metrics import DaemonMetrics
 from .protocol import CNI_PATH, EXIT_CODE_HEADER, env_from_headers
-from .wiring import DaemonParts, build_parts
+from .wiring import build_context
 
 log = logs.get("daemon")
 
@@ -49,15 +51,15 @@ class DaemonError(Exception):
 
 
 class Daemon:
-    def __init__(self, config: DaemonConfig, parts: DaemonParts | None = None,
+    def __init__(self, config: DaemonConfig, context: ProcessContext | None = None,
                  metrics: DaemonMetrics | None = None) -> None:
         self.config = config
         self.metrics = metrics or DaemonMetrics()
-        self.parts = parts or build_parts(config, self.metrics)
+        self.context = context or build_context(config, self.metrics)
         self.readiness = Readiness(config.readinessindicatorfile)
-        self.readiness.checks.extend(self.parts.ready_checks)
-        self.parts.services.ready_checks.append(self.readiness.serving_reason)
-        self.runner_factory = self.parts.runner_factory()
+        self.readiness.checks.extend(self.context.ready_checks)
+        # per request only the runner is built; an ADD asks the daemon's whole readiness
+        self.runner_factory = functools.partial(self.context.runner, ready=self.readiness.serving_reason)
         self.locks = ContainerLocks()
         self.gate = GCGate()
         self.slots = Slots(config.maxConcurrency, config.maxQueue)
@@ -117,12 +119,7 @@ class Daemon:
         if left:
             log.error("shutdown timeout: %d request(s) still running", len(left),
                       extra={"container": ",".join(r["container"] for r in left)})
-        for hook in self.parts.stop_hooks:
-            try:
-                hook()
-            except Exception:  # one failing hook must not keep the others from running
-                log.exception("stop hook failed")
-        self.parts.stop_hooks.clear()
+        self.context.stop()
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
             self._metrics_server.server_close()
@@ -225,13 +222,13 @@ class Daemon:
         reason = self.readiness.reason()
         with self._inflight_cond:
             inflight = [dict(r, seconds=round(time.time() - r["since"], 3)) for r in self._inflight.values()]
-        pools = self.parts.pool_stats() if self.parts.pool_stats else []
+        pools = self.metrics.pool_stats() if self.metrics.pool_stats else []
         return {
             "ready": reason is None, "reason": reason, "pid": os.getpid(), "socket": self.config.socketPath,
             "uptimeSeconds": round(time.time() - self._started_at, 1),
             "maxConcurrency": self.config.maxConcurrency, "maxQueue": self.config.maxQueue,
             "inFlight": inflight,
-            "caches": self.parts.cache_sizes() if self.parts.cache_sizes else {},
+            "caches": self.context.cache_sizes(),
             "kubernetes": self.metrics.kube_status(),
             "attachments": self._attachments(),
             "vfPools": [{"pool": p.pool, "size": p.size, "allocated": p.allocated} for p in pools],

@@ -1,188 +1,154 @@
-"""Builds the daemon's long-lived pieces in one place.
+"""Builds the daemon's process context, once, at start.
 
-`build_parts` is where later layers plug in: Kubernetes watch caches (pod/network sources,
-status publisher) when a kubeconfig or in-cluster config exists, the hardware model's
-readiness and VF pool statistics. Everything else in the daemon only sees the resulting `DaemonParts`.
+`build_context` is where the long-lived parts come together (chain/context.py describes the
+context): the delegate invoker and its VERSION cache, the Kubernetes watch caches (pod and
+network sources, status publisher) when a kubeconfig or an in-cluster config exists, the
+udev-fed hardware inventory the SR-IOV delegate and the VF pool metrics read, readiness
+checks and stop hooks. Everything else in the daemon only sees the resulting ProcessContext.
 """
 from __future__ import annotations
 
-import dataclasses
 import os
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
-from multus_dp.chain.runner import ChainRunner
-from multus_dp.chain.services import Services, build_runner, default_services
+from multus_dp import logs
+from multus_dp.chain.context import ProcessContext
+from multus_dp.cni.errors import CNIError, Code
 from multus_dp.cni.invoke import DelegateInvoker
-from multus_dp.networks.conf import MultusConf
+from multus_dp.hardware.assignments import CheckpointAssignments
 
 from .config import ConfigError, DaemonConfig
 from .metrics import DaemonMetrics, PoolStat, PoolStats
 
-ReadyCheck = Callable[[], str | None]
+if TYPE_CHECKING:
+    from multus_dp.hardware.inventory import Inventory
+    from multus_dp.hardware.udev import UdevWatcher
+    from multus_dp.hardware.vfpools import VfPools
+    from multus_dp.k8s.kube import KubeSources
+
+log = logs.get("daemon.wiring")
 
 
-@dataclass
-class DaemonParts:
-    services: Services
-    # readiness beyond the runner's own checks: caches synced, hardware discovered
-    ready_checks: list[ReadyCheck] = field(default_factory=list)
-    pool_stats: PoolStats | None = None
-    # name -> number of entries, for `multus-dp status`
-    cache_sizes: Callable[[], dict[str, int]] | None = None
-    # called once on shutdown, after in-flight work finished (flush publishes, stop watches)
-    stop_hooks: list[Callable[[], None]] = field(default_factory=list)
+def build_context(config: DaemonConfig, metrics: DaemonMetrics) -> ProcessContext:
+    from multus_dp.hardware.vfpools import VfPools
+    from multus_dp.sriov.builtin import SriovParts
 
-    def runner_factory(self) -> Callable[[MultusConf], ChainRunner]:
-        """Runners for each request's conf. The daemon's long-lived pieces win (shared VERSION
-        cache, Kubernetes sources, hooks); where it has none, the request's conf gives the
-        standalone ones exactly as in thin mode (networksDir, stateDir), cached per directory."""
-        base = self.services
-        invokers: dict[float, DelegateInvoker] = {base.invoker.timeout: base.invoker}
-        network_sources: dict[str, Any] = {}
-        guard = threading.Lock()
-
-        def factory(conf: MultusConf) -> ChainRunner:
-            local = default_services(conf)
-            with guard:
-                invoker = invokers.setdefault(conf.delegateTimeout, DelegateInvoker(
-                    executor=base.invoker.executor, timeout=conf.delegateTimeout, root=base.invoker.root,
-                    version_cache=base.invoker.versions, base_env=base.invoker.base_env))
-                network_source = base.network_source or network_sources.setdefault(conf.networksDir,
-                                                                                   local.network_source)
-            services = dataclasses.replace(
-                local, invoker=invoker, network_source=network_source,
-                pod_source=base.pod_source or local.pod_source, publisher=base.publisher or local.publisher,
-                builtins={**local.builtins, **base.builtins}, observe_phase=base.observe_phase,
-                device_info=base.device_info or local.device_info, device_ids=base.device_ids or local.device_ids,
-                ready_checks=[*local.ready_checks, *base.ready_checks])
-            return build_runner(conf, services)
-
-        return factory
-
-
-def build_parts(config: DaemonConfig, metrics: DaemonMetrics) -> DaemonParts:
     if config.chrootDir and not os.path.isdir(config.chrootDir):
         raise ConfigError(f"chrootDir {config.chrootDir} is not a directory: mount the host's / there")
+    # chrootDir (Multus thick's key): delegates run with the host's root
     invoker = DelegateInvoker(timeout=config.delegateTimeout, root=config.chrootDir or "/")
-    services = Services(invoker=invoker, observe_phase=metrics.observe_phase)
-    parts = DaemonParts(services=services, cache_sizes=lambda: {"delegateVersions": _version_cache_size(invoker)})
-    _wire_kubernetes(config, parts)
-    _wire_hardware(config, parts)
-    metrics.pool_stats = parts.pool_stats
-    return parts
+    assignments = CheckpointAssignments(config.kubeletCheckpoint)
+    kube = _kubernetes(config)
+    hardware = _Hardware(config)
+    sriov = None
+    if not config.sriovExternal:
+        sriov = SriovParts(config, assignments, inventory=hardware.require, observe_phase=metrics.observe_phase)
+    context = ProcessContext(keys=config, invoker=invoker, assignments=assignments, sriov=sriov, kube=kube, observe_phase=metrics.observe_phase,
+                             owns_keys=True)
+    if kube is not None:
+        context.ready_checks.append(kube.not_ready_reason)
+        context.stop_hooks.append(kube.stop)
+    context.ready_checks.append(hardware.not_ready)
+    context.stop_hooks.append(hardware.stop)
+    if os.path.exists(config.sriovPoolsConfig):
+        pools = sriov.pools if sriov is not None else VfPools(config.sriovPoolsConfig, hardware.require)
+        metrics.pool_stats = _pool_stats(config, pools, hardware)
+    return context
 
 
-def _wire_hardware(config: DaemonConfig, parts: DaemonParts) -> None:
-    """Discover the node's PFs/VFs (a failure keeps /readyz false with the reason), keep the
-    model current with udev events and a periodic rescan, and count VFs per pool for the
-    metrics and `status`."""
-    import os
+def _kubernetes(config: DaemonConfig) -> KubeSources | None:
+    """Started watch caches of this node's pods, NADs and Networks plus the network-status
+    publisher, when a kubeconfig or an in-cluster config exists (else None: the standalone
+    sources of each request's config)."""
+    from multus_dp.k8s import build_sources
 
-    from multus_dp import logs
-    from multus_dp.hardware.inventory import Inventory
-    from multus_dp.hardware.udev import QueueEventSource, UdevWatcher
+    try:
+        sources = build_sources(config, watch=True)
+    except CNIError as exc:
+        raise ConfigError(exc.msg) from exc
+    if sources is not None:
+        sources.start()
+    return sources
 
-    log = logs.get("daemon.hardware")
-    found: dict[str, Any] = {}
 
-    def discover() -> None:
-        if not os.path.isdir(config.sysfsRoot):
-            found["error"] = f"hardware discovery: sysfsRoot {config.sysfsRoot} is not a directory"
-            log.error(found["error"])
+class _Hardware:
+    """Discover the node's PFs/VFs before the socket exists (the first ADD finds the model
+    there; a scan of 4 PFs x 64 VFs takes ~30 ms) and keep the model current with udev events
+    and a periodic rescan. A failure leaves the daemon up but not ready, with the reason."""
+
+    def __init__(self, config: DaemonConfig) -> None:
+        self.config = config
+        self.inventory: Inventory | None = None
+        self.watcher: UdevWatcher | None = None
+        self.error: str | None = None
+        self._discover()
+
+    def _discover(self) -> None:
+        from multus_dp.hardware.inventory import Inventory
+        from multus_dp.hardware.udev import EventSource, QueueEventSource, UdevWatcher
+
+        root = self.config.sysfsRoot
+        if not os.path.isdir(root):
+            self.error = f"hardware discovery: sysfsRoot {root} is not a directory"
+            log.error(self.error)
             return
         try:
-            inventory = Inventory(config.sysfsRoot)
+            inventory = Inventory(root)
         except Exception as exc:
             log.exception("hardware discovery failed")
-            found["error"] = f"hardware discovery under {config.sysfsRoot} failed: {exc}"
+            self.error = f"hardware discovery under {root} failed: {exc}"
             return
-        source: Any = QueueEventSource()  # no events: the periodic rescan alone
-        if config.udev:
+        source: EventSource = QueueEventSource()  # no events: the periodic rescan alone
+        if self.config.udev:
             try:
                 from multus_dp.hardware.udev import PyudevEventSource
 
                 source = PyudevEventSource()
             except Exception as exc:
                 log.warning("no udev events (%s); relying on the periodic rescan", exc)
-        watcher = UdevWatcher(inventory, source, rescan_interval=config.hardwareRescanInterval)
-        watcher.start()
-        found["watcher"] = watcher
-        found["inventory"] = inventory
+        self.watcher = UdevWatcher(inventory, source, rescan_interval=self.config.hardwareRescanInterval)
+        self.watcher.start()
+        self.inventory = inventory
         log.info("hardware discovered: %d PF(s), %d VF(s)", len(inventory.model.pfs), len(inventory.model.vfs))
 
-    def stop() -> None:
-        if "watcher" in found:
-            found["watcher"].stop()
+    def require(self) -> Inventory:
+        """The inventory, for pool lookups (an ADD is refused anyway while there is none)."""
+        if self.inventory is None:
+            raise CNIError(Code.DEVICE_UNAVAILABLE, self.not_ready() or "hardware not discovered")
+        return self.inventory
 
-    def not_ready() -> str | None:
-        if "inventory" in found:
+    def not_ready(self) -> str | None:
+        if self.inventory is not None:
             return None
-        return found.get("error") or "hardware not discovered yet"
+        return self.error or "hardware not discovered yet"
 
-    # before the socket exists: the first ADD finds the model there (a scan of 4 PFs x 64 VFs
-    # takes ~30 ms); a failure leaves the daemon up but not ready, with the reason
-    discover()
-    parts.ready_checks.append(not_ready)
-    parts.stop_hooks.append(stop)
-    if os.path.exists(config.sriovPoolsConfig):
-        parts.pool_stats = _pool_stats(config, found)
+    def stop(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
 
 
-def _pool_stats(config: DaemonConfig, found: dict[str, Any]) -> PoolStats:
+def _pool_stats(config: DaemonConfig, pools: VfPools, hardware: _Hardware) -> PoolStats:
+    """VFs per pool and how many are allocated, for the metrics and `status`. The pool
+    config is checked at start: a broken one stops the daemon with the reason."""
     from collections import Counter
 
-    from multus_dp.cni.errors import CNIError
-    from multus_dp.hardware import pools
     from multus_dp.hardware.allocator import VfAllocator
 
     try:
-        pools_config = pools.load(config.sriovPoolsConfig)
+        pools.config()
     except CNIError as exc:
         raise ConfigError(exc.msg) from exc
+    allocator = VfAllocator(config.stateDir)
 
     def stats() -> list[PoolStat]:
-        inventory = found.get("inventory")
-        if inventory is None:
+        if hardware.inventory is None:
             return []
-        assigned = pools_config.assign(inventory.model)
-        allocated = Counter(a.pool for a in VfAllocator(config.stateDir).records() if a.pool)
+        try:
+            assigned = pools.assigned()
+        except CNIError as exc:
+            log.warning("VF pool statistics: %s", exc.msg)
+            return []
+        allocated = Counter(a.pool for a in allocator.records() if a.pool)
         return [PoolStat(name, len(bdfs), allocated.get(name, 0)) for name, bdfs in assigned.items()]
 
     return stats
-
-
-def _wire_kubernetes(config: DaemonConfig, parts: DaemonParts) -> None:
-    """Watch caches of this node's pods, NADs and Networks plus the network-status publisher,
-    when a kubeconfig or an in-cluster config exists (else nothing: standalone sources)."""
-    from multus_dp.cni.errors import CNIError
-    from multus_dp.k8s import daemon_sources
-
-    try:
-        wired: dict[str, Any] = daemon_sources(config)
-    except CNIError as exc:
-        raise ConfigError(exc.msg) from exc
-    if not wired:
-        return
-    parts.services.pod_source = wired["pod_source"]
-    parts.services.network_source = wired["network_source"]
-    parts.services.publisher = wired["publisher"]
-    parts.ready_checks.append(wired["ready_check"])
-    parts.stop_hooks.append(wired["stop"])
-    sources, own_sizes = wired.get("sources"), parts.cache_sizes
-
-    def sizes() -> dict[str, int]:
-        out = own_sizes() if own_sizes else {}
-        for name in ("pod_store", "nad_store", "network_store"):
-            store = getattr(sources, name, None)
-            if store is not None:
-                out[name.replace("_store", "s")] = len(store)
-        return out
-
-    parts.cache_sizes = sizes
-
-
-def _version_cache_size(invoker: DelegateInvoker) -> int:
-    return len(getattr(invoker.versions, "_cache", {}))

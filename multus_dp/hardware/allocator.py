@@ -98,7 +98,8 @@ class VfAllocator:
     def __init__(self, state_dir: str = DEFAULT_STATE_DIR, *, pools: PoolSource | None = None,
                  lock_timeout: float = 60.0, netns_alive: Callable[[str], bool] = netns_alive,
                  clock: Callable[[], float] = time.time) -> None:
-        self.dir = os.path.join(os.fspath(state_dir), "vf")
+        self.state_dir = os.fspath(state_dir)
+        self.dir = os.path.join(self.state_dir, "vf")
         self.pools = pools
         self.lock_timeout = lock_timeout
         self.netns_alive = netns_alive

@@ -1,7 +1,7 @@
 """Which VF an attachment gets, in Multus' order of authority.
 
 1. the attachment's `deviceID` (runtimeConfig.deviceID, or the NAD's `deviceID`);
-2. the kubelet device-plugin checkpoint: the pod's devices of the NAD's
+2. the kubelet's assignment (device-plugin checkpoint, or PodResources): the pod's devices of the NAD's
    `k8s.v1.cni.cncf.io/resourceName`, sorted, the n-th for the n-th attachment of that resource;
 3. our own allocator: a free VF of the pool named by that resource.
 """
@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from multus_dp.cni.errors import CNIError, Code
 from multus_dp.hardware.allocator import Allocation, Owner, VfAllocator
-from multus_dp.hardware.checkpoint import DEFAULT_CHECKPOINT, device_ids
+from multus_dp.hardware.assignments import DeviceAssignments
 from multus_dp.hardware.sysfs import NodeModel
 
 
 def choose_vf(allocator: VfAllocator, owner: Owner, *, device_id: str | None = None,
-              resource_name: str | None = None, nth: int = 0, checkpoint_path: str = DEFAULT_CHECKPOINT,
+              resource_name: str | None = None, nth: int = 0, assignments: DeviceAssignments | None = None,
               model: NodeModel | None = None) -> Allocation:
     """Allocate the attachment's VF; `nth` counts earlier attachments of the same resource."""
     who = owner.describe()
@@ -25,7 +25,7 @@ def choose_vf(allocator: VfAllocator, owner: Owner, *, device_id: str | None = N
     if not resource_name:
         raise CNIError(Code.INVALID_CONFIG, f"{who}: the network needs a VF but has neither a deviceID nor a "
                                             "k8s.v1.cni.cncf.io/resourceName annotation")
-    ids = device_ids(owner.pod_uid, resource_name, checkpoint_path) if owner.pod_uid else []
+    ids = assignments.device_ids(owner.pod_uid, resource_name) if assignments and owner.pod_uid else []
     if ids:
         if nth >= len(ids):
             raise CNIError(Code.DEVICE_UNAVAILABLE, f"{who}: kubelet gave the pod {len(ids)} device(s) of "

@@ -15,9 +15,18 @@ from multus_dp.cni.config import load_json
 from multus_dp.cni.errors import CNIError, Code
 from multus_dp.cni.versions import LATEST, parse
 from multus_dp.k8s.settings import KubeApiKeys
+from multus_dp.sriov.settings import SriovKeys
 
 
-class MultusConf(KubeApiKeys):  # the Kubernetes keys: k8s/settings.py
+class ProcessKeys(KubeApiKeys, SriovKeys):
+    """Keys the process owns, declared once: the Kubernetes keys (k8s/settings.py; `kubeconfig`
+    is declared by each config, its meaning differs) and the built-in SR-IOV delegate's node
+    keys (sriov/settings.py). The daemon config inherits them and the daemon's values win over
+    a request's (one daemon, one hardware inventory, one set of watch caches); in thin mode the
+    request's config is the process's, so they come from it. PROCESS_KEYS below lists them."""
+
+
+class MultusConf(ProcessKeys):  # the Kubernetes and SR-IOV node keys: ProcessKeys
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
     # Every key's `description` is its line in docs/configuration.md (scripts/gen-config-docs.py).
@@ -105,32 +114,6 @@ class MultusConf(KubeApiKeys):  # the Kubernetes keys: k8s/settings.py
         default=defaults.DAEMON_TIMEOUT, gt=0,
         description="seconds the shim waits for the daemon's reply (thick mode; `$MULTUS_DP_TIMEOUT` wins)")
     deviceInfoDir: str = Field(default=defaults.DEVICE_INFO_DIR, description="device-info spec files (multus-dp)")
-    # the built-in SR-IOV delegate
-    sriovExternal: bool = Field(default=False, description="exec an `sriov` plugin instead of the built-in delegate")
-    sysfsRoot: str = Field(default=defaults.SYSFS_ROOT, description="where PFs and VFs are read from")
-    kubeletCheckpoint: str = Field(
-        default=defaults.KUBELET_CHECKPOINT,
-        description="the kubelet's device assignments (fallback of PodResources)")
-    sriovPoolsConfig: str = Field(
-        default=defaults.SRIOV_POOLS_CONFIG,
-        description="device-plugin-format VF pools (multus-dp's own allocator)")
-    macReadbackTries: int = Field(
-        default=defaults.MAC_READBACK_TRIES, ge=1,
-        description="reads of a VF netdev's MAC until it shows the one set")
-    macReadbackInterval: float = Field(
-        default=defaults.MAC_READBACK_INTERVAL, ge=0,
-        description="seconds between those reads")
-    udevSettleTimeout: float = Field(
-        default=defaults.UDEV_SETTLE_TIMEOUT, ge=0,
-        description=("after a vfio round trip, seconds to wait for udev to finish with the VF's netdev (name, MAC "
-                     "policy) before restoring it"))
-    udevDir: str = Field(default=defaults.UDEV_DIR, description="udev's runtime dir (its database and queue)")
-    vfNetdevReturnTimeout: float = Field(
-        default=defaults.VF_NETDEV_RETURN_TIMEOUT, ge=0,
-        description="DEL/GC after a pod's netns was deleted: seconds to wait for the kernel to hand the VF netdev back")
-    sriovSimulatedPf: str | None = Field(
-        default=None,
-        description="a simulated PF's state file (demo, benchmarks; see sriov/simulated.py)")
 
     @field_validator("cniVersion")
     @classmethod
@@ -148,6 +131,33 @@ class MultusConf(KubeApiKeys):  # the Kubernetes keys: k8s/settings.py
 
     def global_namespaces(self) -> list[str]:
         return list(self.globalNamespaces) if isinstance(self.globalNamespaces, list) else []
+
+
+# Who owns which key when one daemon serves every request (written down once; a unit test
+# checks that every MultusConf key is in exactly one of the two).
+# Process-owned: ProcessKeys and `kubeconfig`. The daemon config sets them; a request's values
+# are replaced by the daemon's (chain/context.py, ProcessContext.own_keys). `multusNamespace`
+# is a Kubernetes key but selection reads it per request.
+PROCESS_KEYS: tuple[str, ...] = (*(key for key in ProcessKeys.model_fields if key != "multusNamespace"),
+                                 "kubeconfig")
+# Request-owned: what a request's selection and run read. Each is cheap per request, or its
+# long-lived part is cached per value (networksDir: its directory source when there is no
+# Kubernetes; delegateTimeout: an invoker sharing the VERSION cache; stateDir: its journals,
+# status files and VF allocator).
+REQUEST_KEYS: tuple[str, ...] = (
+    # the plugin's identity and the runtime's inputs
+    "cniVersion", "name", "type", "capabilities", "runtimeConfig", "args", "prevResult",
+    # selection: which networks, in which order, under which names, from where
+    "clusterNetwork", "defaultNetworks", "delegates", "multusNamespace", "namespaceIsolation",
+    "globalNamespaces", "systemNamespaces", "confDir", "cniConfigDir", "networksDir", "deviceInfoDir",
+    "strictAnnotations",
+    # running them
+    "binDir", "parallel", "delegateTimeout", "fullResult", "readinessindicatorfile", "stateDir",
+    "maxAttachments", "maxParallelDelegates",
+    # read by the shim and thin mode only (the daemon logs by its own config); Multus' cniDir,
+    # accepted and unused
+    "socketPath", "daemonTimeout", "logLevel", "logFile", "logToStderr", "cniDir",
+)
 
 
 def parse_multus_conf(stdin: bytes) -> MultusConf:

@@ -29,7 +29,7 @@ from multus_dp.cni.invoke import DelegateInvoker, RuntimeConf
 from multus_dp.cni.versions import LATEST
 from multus_dp.hardware import sysfs
 from multus_dp.hardware.allocator import Allocation, Owner, VfAllocator, netns_alive
-from multus_dp.hardware.checkpoint import DEFAULT_CHECKPOINT
+from multus_dp.hardware.assignments import DeviceAssignments
 from multus_dp.hardware.resolve import choose_vf
 from multus_dp.hardware.vfio import VfioBinder
 from multus_dp.netops.errors import NetOpsError
@@ -39,24 +39,13 @@ from .announce import announce
 from .config import SriovConfig, parse_sriov_config
 from .findnetdev import find_vf_netdev
 from .ipam import Ipam, ipam_version
+from .settings import SriovKeys
 from .snapshot import VfSnapshot
-from .udevwait import DEFAULT_UDEV_DIR, wait_until_udev_done
+from .udevwait import wait_until_udev_done
 
 log = logs.get("sriov")
 DEVICE_INFO_VERSION = "1.0.0"
-
-
-@dataclass
-class SriovSettings:
-    sysfs_root: str = "/sys"
-    state_dir: str = "/var/lib/multus-dp"
-    checkpoint: str = DEFAULT_CHECKPOINT
-    mac_readback_tries: int = 20
-    mac_readback_interval: float = 0.05
-    announce: bool = True
-    udev_dir: str = DEFAULT_UDEV_DIR
-    udev_settle_timeout: float = 5.0   # seconds to wait for udev after a VF's netdev comes back
-    netdev_return_timeout: float = 10.0  # seconds a dead pod's VF netdev may take to reappear on the host
+PhaseObserver = Callable[[str, float, dict[str, str]], None]
 
 
 @dataclass
@@ -106,17 +95,23 @@ class _Undo:
 
 
 class SriovDelegate:
-    def __init__(self, invoker: DelegateInvoker, link_ops: LinkOps, vf_ops: VfOps,
-                 settings: SriovSettings | None = None, allocator: VfAllocator | None = None,
-                 pools: Callable[[str], Sequence[str]] | None = None, binder: VfioBinder | None = None) -> None:
-        self.settings = settings or SriovSettings()
-        self.binder = binder or VfioBinder(self.settings.sysfs_root)
-        # the runner's phase observer (metrics), set by build_runner
-        self.observe_phase: Callable[[str, float, dict[str, str]], None] | None = None
+    """`settings`: the node keys (the daemon config, or thin mode's plugin config);
+    `allocator`: the VF records of the request's state dir; `assignments`: what the kubelet
+    gave each pod; `observe_phase`: the runner's phase metrics (allocation)."""
+
+    def __init__(self, invoker: DelegateInvoker, link_ops: LinkOps, vf_ops: VfOps, settings: SriovKeys,
+                 allocator: VfAllocator, *, assignments: DeviceAssignments | None = None,
+                 binder: VfioBinder | None = None, observe_phase: PhaseObserver | None = None,
+                 announce_addresses: bool = True) -> None:
+        self.settings = settings
+        self.binder = binder or VfioBinder(settings.sysfsRoot)
+        self.observe_phase = observe_phase
+        self.announce_addresses = announce_addresses
         self.links = link_ops
         self.vfs = vf_ops
         self.ipam = Ipam(invoker)
-        self.allocator = allocator or VfAllocator(self.settings.state_dir, pools=pools)
+        self.allocator = allocator
+        self.assignments = assignments
 
     # ---- helpers -------------------------------------------------------------------------
     @staticmethod
@@ -160,7 +155,7 @@ class SriovDelegate:
         nth = int((extra or {}).get("resourceIndex", 0))
         start = time.monotonic()
         alloc = choose_vf(self.allocator, owner, device_id=cfg.device_id, resource_name=resource, nth=nth,
-                          checkpoint_path=self.settings.checkpoint)
+                          assignments=self.assignments)
         if self.observe_phase is not None:
             self.observe_phase("allocation", time.monotonic() - start, {"type": "sriov"})
         undo = _Undo()
@@ -176,7 +171,7 @@ class SriovDelegate:
 
     def _add(self, cfg: SriovConfig, rt: RuntimeConf, cni_path: Sequence[str], alloc: Allocation, owner: Owner,
              who: str, undo: _Undo, version: str | None) -> dict[str, Any]:
-        vf = locate_vf(self.settings.sysfs_root, alloc.bdf, who)
+        vf = locate_vf(self.settings.sysfsRoot, alloc.bdf, who)
         snap = self._snapshot(alloc, vf, who)
         bind = cfg.bind_vfio and vf.mode == "kernel"
         mode = "dpdk" if bind else vf.mode
@@ -185,7 +180,7 @@ class SriovDelegate:
         if bind:
             self.binder.bind(vf.bdf)
             undo.push("give the VF back to its driver", lambda: self._give_back(snap))
-            vf = locate_vf(self.settings.sysfs_root, alloc.bdf, who)
+            vf = locate_vf(self.settings.sysfsRoot, alloc.bdf, who)
         settings = cfg.vf_settings()
         if settings:
             # undo first: the kernel applies a VF request field by field, so a refused field
@@ -258,7 +253,7 @@ class SriovDelegate:
         link = self._returned_link(snap.bdf)
         if link is None:
             return
-        if not wait_until_udev_done(link.index, self.settings.udev_settle_timeout, self.settings.udev_dir):
+        if not wait_until_udev_done(link.index, self.settings.udevSettleTimeout, self.settings.udevDir):
             log.warning("udev did not finish with the VF's netdev in time; restoring it anyway",
                         extra={"vf": snap.bdf, "netdev": link.name})
         now = self._returned_link(snap.bdf)   # udev may have renamed it meanwhile
@@ -270,7 +265,7 @@ class SriovDelegate:
         """The VF's netdev in our netns by PCI address; udev renames it under our feet (the name
         read from sysfs can be gone by the time we look it up), so look again a few times."""
         for _ in range(tries):
-            for name in sysfs.netdevs_of(self.settings.sysfs_root, bdf):
+            for name in sysfs.netdevs_of(self.settings.sysfsRoot, bdf):
                 try:
                     return self.links.link_info(None, name)
                 except NetOpsError:
@@ -293,18 +288,18 @@ class SriovDelegate:
             routes = _routes_with_gateways(ipam_result)
             if routes:
                 self.links.add_routes(rt.netns, rt.ifname, routes)
-            if self.settings.announce:
+            if self.announce_addresses:
                 announce(rt.netns, rt.ifname, info.mac, addresses)
         return {"name": rt.ifname, "mac": info.mac, "mtu": info.mtu, "sandbox": rt.netns, "pciID": vf.bdf}
 
     def _read_back_mac(self, rt: RuntimeConf, mac: str, who: str) -> Any:
-        for _ in range(max(1, self.settings.mac_readback_tries)):
+        for _ in range(max(1, self.settings.macReadbackTries)):
             info = self.links.link_info(rt.netns, rt.ifname)
             if info.mac == mac:
                 return info
-            time.sleep(self.settings.mac_readback_interval)
+            time.sleep(self.settings.macReadbackInterval)
         raise CNIError(Code.KERNEL_OPERATION, f"{who}: the VF netdev's MAC is {info.mac}, not {mac}, after "
-                       f"{self.settings.mac_readback_tries} reads")
+                       f"{self.settings.macReadbackTries} reads")
 
     def _attach_dpdk(self, cfg: SriovConfig, rt: RuntimeConf, vf: LocatedVf, undo: _Undo) -> dict[str, Any]:
         info = {"type": "pci", "version": DEVICE_INFO_VERSION,
@@ -319,7 +314,7 @@ class SriovDelegate:
         return iface
 
     def own_device_info_path(self, container_id: str, ifname: str) -> str:
-        return os.path.join(self.settings.state_dir, "devinfo", f"{container_id}_{ifname}.json")
+        return os.path.join(self.allocator.state_dir, "devinfo", f"{container_id}_{ifname}.json")
 
     # ---- DEL -----------------------------------------------------------------------------
     def delete(self, net: NetworkConfig, rt: RuntimeConf, cni_path: Sequence[str], prev: dict[str, Any] | None,
@@ -411,9 +406,9 @@ class SriovDelegate:
         mid-move back left it under the temporary name). A deleted netns hands its physical
         netdevs back asynchronously (the kernel's netns cleanup; slow under load), and a DEL
         can come first: wait for it, up to `netdev_return_timeout`."""
-        deadline = time.monotonic() + self.settings.netdev_return_timeout
+        deadline = time.monotonic() + self.settings.vfNetdevReturnTimeout
         while True:
-            on_host = [name for name in sysfs.netdevs_of(self.settings.sysfs_root, bdf) if self._on_host(name)]
+            on_host = [name for name in sysfs.netdevs_of(self.settings.sysfsRoot, bdf) if self._on_host(name)]
             if not on_host and snap is not None:
                 try:
                     found = find_vf_netdev(self.links, None, bdf, {snap.netdev} if snap.netdev else set(),

@@ -3,17 +3,19 @@ veth ends (moves, renames, MACs and MTUs are real), a PF-netlink stand-in keepin
 state, and the built-in SR-IOV delegate wired to both through a real runner."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
 from typing import Any
 
+from multus_dp.chain.context import ProcessContext, standalone_context
 from multus_dp.chain.entry import Reply, handle
-from multus_dp.chain.services import build_runner, default_services
+from multus_dp.hardware.assignments import DeviceAssignments
 from multus_dp.hardware.vfio import VfioBinder
 from multus_dp.netops import get_link_ops
 from multus_dp.networks.conf import MultusConf
-from multus_dp.sriov.delegate import SriovDelegate, SriovSettings
+from multus_dp.sriov.builtin import SriovParts
 from tests.support.fakesysfs import FakeDriverCore, FakeNetState, FakeSysfs
 from tests.support.fakevf import FakePfNetlink
 from tests.support.netns import ip
@@ -77,18 +79,19 @@ class SimNic:
                 "deviceInfoDir": str(self.tmp / "devinfo"), "sysfsRoot": str(self.fs.root),
                 "runtimeConfig": {"io.kubernetes.cri.pod-annotations": {ANN: annotation}}, **extra}
 
-    def delegate(self, conf: MultusConf, invoker) -> SriovDelegate:
-        return SriovDelegate(invoker, get_link_ops(self.netops), self.pfnl,
-                             # a veth "VF netdev" dies with its netns instead of coming back: no wait
-                             SriovSettings(sysfs_root=str(self.fs.root), state_dir=str(self.state),
-                                           netdev_return_timeout=0.2),
-                             binder=self.binder)
+    def context(self, conf: MultusConf, assignments: DeviceAssignments | None = None) -> ProcessContext:
+        """Thin mode's context for `conf`, its SR-IOV parts on the simulated NIC's kernel handles."""
+        context = standalone_context(conf)
+        assignments = assignments or context.assignments
+        # a veth "VF netdev" dies with its netns instead of coming back: no wait
+        settings = conf.model_copy(update={"vfNetdevReturnTimeout": 0.2})
+        sriov = SriovParts(settings, assignments, link_ops=get_link_ops(self.netops), vf_ops=self.pfnl,
+                           binder=self.binder)
+        return dataclasses.replace(context, assignments=assignments, sriov=sriov)
 
     def call(self, command: str, cid: str, netns: str, conf: dict[str, Any], pod: str | None = None) -> Reply:
         def factory(multus_conf: MultusConf):
-            services = default_services(multus_conf)
-            services.builtins = {"sriov": self.delegate(multus_conf, services.invoker)}
-            return build_runner(multus_conf, services)
+            return self.context(multus_conf).runner(multus_conf)
 
         env = {"CNI_COMMAND": command, "CNI_CONTAINERID": cid, "CNI_NETNS": self.lab.path(netns) if netns else "",
                "CNI_IFNAME": "eth0", "CNI_PATH": self.cni_dir,

@@ -16,8 +16,7 @@ import pytest
 import yaml
 
 from multus_dp.chain.entry import handle
-from multus_dp.chain.services import build_runner, default_services
-from multus_dp.hardware import checkpoint
+from multus_dp.hardware.assignments import CheckpointAssignments
 from multus_dp.networks.conf import MultusConf
 from tests.support.netns import ip
 from tests.support.prereq import require_cni_plugins
@@ -53,11 +52,7 @@ class Cluster:
         conf = self.nic.conf(annotations[ANN])
 
         def factory(multus_conf: MultusConf):
-            services = default_services(multus_conf)
-            services.builtins = {"sriov": self.nic.delegate(multus_conf, services.invoker)}
-            services.device_ids = lambda pod_uid, resource: checkpoint.device_ids(pod_uid, resource,
-                                                                                  str(self.checkpoint))
-            return build_runner(multus_conf, services)
+            return self.nic.context(multus_conf, CheckpointAssignments(str(self.checkpoint))).runner(multus_conf)
 
         name = pod["metadata"]["name"]
         # runtimes use 64 hex digits; device-info file names carry it

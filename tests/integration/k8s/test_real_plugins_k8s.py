@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 
 from multus_dp.chain.entry import handle
-from multus_dp.chain.services import Services, build_runner
+from multus_dp.chain.context import ProcessContext
 from multus_dp.cni.invoke import DelegateInvoker
+from multus_dp.hardware.assignments import CheckpointAssignments
 from multus_dp.k8s.kinds import NADS, NETWORKS, PODS
 
 from tests.support.prereq import require_cni_plugins
@@ -18,11 +19,11 @@ STATUS = "k8s.v1.cni.cncf.io/network-status"
 
 
 def call(sources, command: str, conf: dict, netns: str, cni_dir: str, cid: str = "k8s-it") -> tuple[int, str]:
-    services = Services(invoker=DelegateInvoker(timeout=30), pod_source=sources.pod_source,
-                        network_source=sources.network_source, publisher=sources.publisher)
     env = {"CNI_COMMAND": command, "CNI_CONTAINERID": cid, "CNI_NETNS": netns, "CNI_IFNAME": "eth0",
            "CNI_PATH": cni_dir, "CNI_ARGS": "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=web;K8S_POD_UID=uid-web"}
-    reply = handle(env, json.dumps(conf).encode(), lambda c: build_runner(c, services))
+    reply = handle(env, json.dumps(conf).encode(), lambda c: ProcessContext(
+        keys=c, invoker=DelegateInvoker(timeout=30), kube=sources,
+        assignments=CheckpointAssignments(c.kubeletCheckpoint)).runner(c))
     return reply.exit_code, reply.stdout
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from multus_dp.cni.errors import CNIError
 from multus_dp.hardware.allocator import Owner, VfAllocator, netns_alive
+from multus_dp.hardware.assignments import CheckpointAssignments
 from multus_dp.hardware.resolve import choose_vf
 
 ALIVE = "/proc/self/ns/net"      # a live netns this unprivileged test can point at
@@ -171,7 +172,7 @@ def test_choose_vf_order_deviceid_checkpoint_pool(tmp_path) -> None:
         {"PodUID": "uid-1", "ContainerName": "c", "ResourceName": "intel.com/a", "DeviceIDs": {"0": [VFS[5], VFS[4]]}}],
         "RegisteredDevices": {}}, "Checksum": 1}))
     allocator = VfAllocator(str(tmp_path / "state"), pools={"intel.com/a": VFS[:8]})
-    kw = {"resource_name": "intel.com/a", "checkpoint_path": str(checkpoint)}
+    kw = {"resource_name": "intel.com/a", "assignments": CheckpointAssignments(str(checkpoint))}
 
     assert choose_vf(allocator, owner(1, ifname="net1"), device_id=VFS[7], **kw).source == "deviceID"
     by_checkpoint = choose_vf(allocator, owner(1, ifname="net2"), nth=1, **kw)

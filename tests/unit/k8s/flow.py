@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from multus_dp.chain.entry import Reply, handle
-from multus_dp.chain.services import Services, build_runner
+from multus_dp.chain.context import ProcessContext
 from multus_dp.cni.invoke import DelegateInvoker
+from multus_dp.hardware.assignments import CheckpointAssignments
+from multus_dp.networks.conf import MultusConf
 from multus_dp.k8s.kube import KubeSources
 
 from tests.support.fakeplugin import FakePluginDir
@@ -20,9 +22,9 @@ class Node:
     plugins: FakePluginDir
     state: Path
 
-    def services(self) -> Services:
-        return Services(invoker=DelegateInvoker(timeout=10), pod_source=self.sources.pod_source,
-                        network_source=self.sources.network_source, publisher=self.sources.publisher)
+    def context(self, conf: MultusConf) -> ProcessContext:
+        return ProcessContext(keys=conf, invoker=DelegateInvoker(timeout=10), kube=self.sources,
+                              assignments=CheckpointAssignments(conf.kubeletCheckpoint))
 
     def conf(self, **extra: Any) -> dict[str, Any]:
         return {"cniVersion": "1.0.0", "name": "multus-dp", "type": "multus-dp", "stateDir": str(self.state),
@@ -35,8 +37,7 @@ class Node:
                "CNI_IFNAME": ifname, "CNI_PATH": str(self.plugins.dir),
                "CNI_ARGS": f"IgnoreUnknown=1;K8S_POD_NAMESPACE={namespace};K8S_POD_NAME={pod};"
                            f"K8S_POD_UID={uid or 'uid-' + pod}"}
-        services = self.services()
-        return handle(env, json.dumps(conf).encode(), lambda c: build_runner(c, services))
+        return handle(env, json.dumps(conf).encode(), lambda c: self.context(c).runner(c))
 
 
 def nad(name: str, plugin_type: str, namespace: str = "ns1", config: str | None = None,

@@ -122,13 +122,15 @@ def test_node_name_from_config_env_or_hostname() -> None:
 
 
 def test_thin_sources_are_plain_gets_and_inline_publishing(emu, kubeconfig, tmp_path) -> None:
-    from multus_dp.k8s import thin_sources
     from multus_dp.networks.attachment import PodRef
 
     emu.seed(PODS, pod("web"))
-    parts = thin_sources(MultusConf.model_validate({"kubeconfig": str(kubeconfig), "nodeName": "node1"}), env={})
+    sources = build_sources(MultusConf.model_validate({"kubeconfig": str(kubeconfig), "nodeName": "node1"}),
+                            watch=False, env={})
+    assert sources is not None and not sources.informers
     mark = emu.mark()
-    assert parts["pod_source"].get_pod("ns1", "web", "uid-web").uid == "uid-web"
-    parts["publisher"].publish(PodRef("ns1", "web", "uid-web"), "c1", [{"name": "n", "interface": "eth0"}])
+    assert sources.pod_source.get_pod("ns1", "web", "uid-web").uid == "uid-web"
+    sources.publisher.publish(PodRef("ns1", "web", "uid-web"), "c1", [{"name": "n", "interface": "eth0"}])
     assert [r.method for r in emu.since(mark, watches=True)] == ["GET", "PATCH", "POST"]  # done before returning
-    assert thin_sources(MultusConf.model_validate({"kubeTokenFile": str(tmp_path / "none")}), env={}) == {}
+    assert build_sources(MultusConf.model_validate({"kubeTokenFile": str(tmp_path / "none")}), watch=False,
+                         env={}) is None

@@ -151,17 +151,20 @@ def test_explicit_names_do_not_collide_with_generated(world) -> None:
 
 
 def test_device_ids_from_kubelet_assignment(world, tmp_path) -> None:
-    from multus_dp.chain.services import build_runner, default_services
+    import dataclasses
+
+    from multus_dp.chain.context import standalone_context
     from multus_dp.chain.entry import handle
     from multus_dp.networks.conf import MultusConf
 
     world.add(nad("vf-net", {"cniVersion": "1.0.0", "type": "pa"}, namespace="ns1", resource="intel.com/sriov"))
-    assigned = {("uid-1", "intel.com/sriov"): ["0000:af:06.1", "0000:af:06.0"]}
+
+    class Kubelet:  # the DeviceAssignments seam: what the kubelet gave each pod
+        def device_ids(self, pod_uid: str, resource: str) -> list[str]:
+            return {("uid-1", "intel.com/sriov"): ["0000:af:06.1", "0000:af:06.0"]}.get((pod_uid, resource), [])
 
     def factory(conf: MultusConf):
-        services = default_services(conf)
-        services.device_ids = lambda uid, res: assigned.get((uid, res), [])
-        return build_runner(conf, services)
+        return dataclasses.replace(standalone_context(conf), assignments=Kubelet()).runner(conf)
 
     conf = world.conf(clusterNetwork="cluster-net",
                       runtimeConfig={"io.kubernetes.cri.pod-annotations": {ANN: "vf-net,vf-net@vf1"}})
