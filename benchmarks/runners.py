@@ -188,6 +188,7 @@ class Daemon:
     """`multus-dp daemon` as a subprocess on the run's own socket; metrics over that socket."""
     env: Env
     root: Path
+    keys: dict[str, Any] = field(default_factory=dict)   # the node keys the daemon owns (sysfsRoot, ...)
     proc: subprocess.Popen[bytes] | None = None
     socket: str = ""
     socket_dir: Path | None = None
@@ -205,7 +206,8 @@ class Daemon:
         self.log = self.root / "daemon.log"
         config = self.root / "daemon.json"
         config.write_text(json.dumps({"socketPath": self.socket, "stateDir": str(self.root / "state"),
-                                      "metricsAddress": "", "logFile": str(self.log), "logLevel": "warning"}))
+                                      "metricsAddress": "", "logFile": str(self.log), "logLevel": "warning",
+                                      **self.keys}))
         self.proc = subprocess.Popen([self.env.python, "-m", "multus_dp", "daemon", "--config", str(config)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         client = DaemonClient(self.socket, timeout=2.0)
@@ -245,11 +247,12 @@ class ThickRunner(_MetaRunner, OursMixin):
     name = "thick"
     label = "multus-dp thick (C shim -> daemon)"
 
-    def __init__(self, env: Env) -> None:
+    def __init__(self, env: Env, node_keys: dict[str, Any] | None = None) -> None:
         shim = shim_path()
         if not os.access(shim, os.X_OK):
             raise DaemonUnavailable(f"the shim {shim} is not built (pip install -e . compiles native/shim.c)")
-        self.daemon = Daemon(env, env.work_dir / "daemon")
+        # keys the process owns (the simulated NIC's sysfsRoot, sriovSimulatedPf) go to the daemon's config
+        self.daemon = Daemon(env, env.work_dir / "daemon", dict(node_keys or {}))
         self.daemon.start()
         super().__init__(env, [str(shim)], {"MULTUS_DP_SOCKET": self.daemon.socket})
         self.state_dir = env.work_dir / "thick-state"

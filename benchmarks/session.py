@@ -24,10 +24,10 @@ class Session:
         self.unavailable: dict[str, str] = {}
         self.node: Node | None = None
 
-    def _start_runners(self, env: Env, driver: Path) -> None:
+    def _start_runners(self, env: Env, driver: Path, node_keys: dict[str, Any]) -> None:
         makers: dict[str, Callable[[], Runner]] = {
             "floor": lambda: FloorRunner(env, driver), "thin": lambda: ThinRunner(env),
-            "thick": lambda: ThickRunner(env)}
+            "thick": lambda: ThickRunner(env, node_keys)}
         for name in self.args.runners:
             try:
                 self.runners.append(makers[name]())
@@ -64,7 +64,9 @@ class Session:
             node, args.subnet_base, args.pods, args.scenarios,
             cluster_title=f"a cluster on one machine: {args.cluster_nodes} daemons x {args.cluster_pods} pods x "
                           f"{args.cluster_networks} NADs against one API server (fake delegate)")
-        self._start_runners(env, driver)
+        # the scenarios' node keys (scenario 3's simulated NIC): the daemon's own config
+        node_keys = {k: v for s in all_scenarios.values() for k, v in s.conf_extra.items()}
+        self._start_runners(env, driver, node_keys)
         opts = harness.Options(runs=args.runs, warmup=args.warmup, rounds=args.rounds)
         doc: dict[str, Any] = {"stamp": stamp(args.cni_dir, args.reference),
                                "options": {"runs": args.runs, "warmup": args.warmup, "rounds": args.rounds,

@@ -90,8 +90,10 @@ class Demo:
         if self.daemon is not None:
             return shim
         config = self.tmp / "daemon.json"
+        # the node's keys belong to the daemon: its hardware inventory is the simulated NIC's sysfs
         config.write_text(json.dumps({"socketPath": self.socket, "stateDir": str(self.state_dir),
-                                      "metricsAddress": "", "logFile": str(self.tmp / "daemon.log")}))
+                                      "metricsAddress": "", "logFile": str(self.tmp / "daemon.log"),
+                                      "sysfsRoot": str(self.sysfs_root), "sriovSimulatedPf": str(self.pf_state)}))
         errors = self.tmp / "daemon.stderr"
         with errors.open("wb") as stderr:  # a file, not a pipe nobody drains
             self.daemon = subprocess.Popen([sys.executable, "-m", "multus_dp", "daemon", "--config", str(config)],
@@ -163,7 +165,6 @@ class Demo:
             "capabilities": {"io.kubernetes.cri.pod-annotations": True},
             "stateDir": str(self.state_dir), "networksDir": str(self.networks_dir),
             "clusterNetwork": str(self.conf_dir / "10-cluster.conflist"),
-            "sysfsRoot": str(self.sysfs_root), "sriovSimulatedPf": str(self.pf_state),
             "deviceInfoDir": str(self.tmp / "devinfo"),
             "runtimeConfig": {"io.kubernetes.cri.pod-annotations": annotations},
         }

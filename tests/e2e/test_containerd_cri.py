@@ -82,6 +82,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         nic = SimulatedNic(root / "nic", lab)
         write_sriov_nads(node)
         conflist = node.prepare("--set", f'capabilities={{"{ANNOTATIONS_CAPABILITY}": true}}', *nic.install_args())
+        node.daemon.keys.update(nic.daemon_keys())
         node.daemon.start()
         archive = docker_archive(busybox_rootfs(root / "rootfs"), root / "pause.tar", PAUSE_REF)
         containerd = Containerd(root / "c", cni_bin_dir=node.bin_dir, cni_conf_dir=node.conf_dir,

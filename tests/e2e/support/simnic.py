@@ -3,7 +3,8 @@
 As `multus-dp demo` and the benchmarks do it (multus_dp.sriov.simulated): a sysfs tree under a
 temp dir with one PF whose kernel-mode VFs have real veth ends as netdevs (moved into the pod
 and back by the kernel) and whose DPDK-mode VFs sit on vfio-pci, plus the PF's VF table in a
-JSON file. The daemon is pointed at it by the conflist keys `sysfsRoot`, `sriovSimulatedPf`.
+JSON file. The daemon is pointed at it by its config keys `sysfsRoot`, `sriovSimulatedPf` (keys
+the process owns); the conflist names the device-info dir (a key each request owns).
 """
 from __future__ import annotations
 
@@ -34,12 +35,12 @@ class SimulatedNic:
         self._pf = SimulatedPf(str(self.pf_state))
         self._pf.add_pf(self.pf, len(self.bdfs))
 
-    def conf_keys(self) -> dict[str, str]:
-        return {"sysfsRoot": str(self.sysfs), "sriovSimulatedPf": str(self.pf_state),
-                "deviceInfoDir": str(self.device_info)}
+    def daemon_keys(self) -> dict[str, str]:
+        return {"sysfsRoot": str(self.sysfs), "sriovSimulatedPf": str(self.pf_state)}
 
     def install_args(self) -> list[str]:
-        return [arg for key, value in self.conf_keys().items() for arg in ("--set", f"{key}={json.dumps(value)}")]
+        keys = {"deviceInfoDir": str(self.device_info)}
+        return [arg for key, value in keys.items() for arg in ("--set", f"{key}={json.dumps(value)}")]
 
     def vf_table(self) -> list[VfState]:
         """What the PF reports for its VFs (IFLA_VFINFO_LIST on real hardware)."""

@@ -77,7 +77,9 @@ class SriovLab:
         self.cni_dir = require_cni_plugins("bridge", "host-local")
         self.shim = require_shim()
         self.nads: dict[str, dict[str, Any]] = {}
-        self.daemon = DaemonProcess(root / "daemon", sysfsRoot="/sys")
+        # the node's keys are the daemon's: real sysfs, no kubelet (VFs by deviceID)
+        self.daemon = DaemonProcess(root / "daemon", sysfsRoot="/sys",
+                                    kubeletCheckpoint=str(root / "no-kubelet-checkpoint"))
 
     def start(self) -> SriovLab:
         keep_veth_macs()
@@ -142,8 +144,7 @@ class SriovNode:
             "cniVersion": CNI_VERSION, "name": "multus-dp", "type": "multus-dp",
             "capabilities": {"io.kubernetes.cri.pod-annotations": True},
             "stateDir": str(self.state), "networksDir": str(self.networks),
-            "clusterNetwork": str(self.cluster), "deviceInfoDir": str(self.devinfo), "sysfsRoot": "/sys",
-            "kubeletCheckpoint": str(self.tmp / "no-kubelet-checkpoint"), **extra}
+            "clusterNetwork": str(self.cluster), "deviceInfoDir": str(self.devinfo), **extra}
         if networks is not None:
             conf["runtimeConfig"] = {"io.kubernetes.cri.pod-annotations": {NETWORKS_ANNOTATION: json.dumps(networks)}}
         return conf
