@@ -1,7 +1,7 @@
 """KubeSources: everything multus-dp needs from the API server, built from the config.
 
 The daemon calls `build_sources(conf)` once, `start()`s it and hands `.pod_source`,
-`.network_source` and `.publisher` to its Services; `/readyz` asks `.synced()`. Thin
+`.network_source` and `.publisher` to its process context; `/readyz` asks `.synced()`. Thin
 mode (`multus-dp cni`, no daemon) builds it with `watch=False`: the same classes then do
 plain GETs and publish inline.
 """
