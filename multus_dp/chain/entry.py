@@ -1,7 +1,8 @@
 """The plugin entry: one CNI request (env + stdin) in, one reply (exit code + stdout) out.
 
 Thin mode (`multus-dp cni`) builds its process context and a runner per call; the daemon
-passes a factory building runners from its long-lived context (chain/context.py). Nothing here ever lets a traceback reach stdout.
+passes a factory building runners from its long-lived context (chain/context.py). Nothing
+here ever lets a traceback reach stdout.
 """
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """The node daemon: serves CNI requests and health/status/metrics on a unix socket.
 
 One process per node holds the long-lived parts in one process context built at start
-(chain/context.py: VERSION cache, watch caches, hardware inventory, SR-IOV delegate). Each CNI request runs `chain.entry.handle` under the daemon's rules: at most
-`maxConcurrency` at once, one at a time per container, GC alone. SIGTERM: the socket is
+(chain/context.py: VERSION cache, watch caches, hardware inventory, SR-IOV delegate). Each
+CNI request runs `chain.entry.handle` under the daemon's rules: at most `maxConcurrency` at once, one at a time per container, GC alone. SIGTERM: the socket is
 removed and closed (new callers get "try again later" from the shim), in-flight work
 finishes, the process exits.
 """
