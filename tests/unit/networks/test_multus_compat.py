@@ -376,8 +376,9 @@ def daemon(world: World) -> DaemonProcess:
     from multus_dp.daemon.protocol import DaemonClient
 
     require_shim()
+    # the node's keys (Kubernetes access, the kubelet's checkpoint, sysfs) are the daemon's own
     world.daemon = DaemonProcess(world.root / "daemon", kubeconfig=str(world.kubeconfig), udev=False,
-                                 sysfsRoot=str(world.root), **FAST).start()
+                                 sysfsRoot=str(world.root), kubeletCheckpoint=str(world.checkpoint), **FAST).start()
     client = DaemonClient(world.daemon.socket)
     eventually(lambda: client.ready()[0], timeout=30, what="the daemon's caches to sync")
     return world.daemon
