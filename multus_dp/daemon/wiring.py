@@ -43,8 +43,8 @@ def build_context(config: DaemonConfig, metrics: DaemonMetrics) -> ProcessContex
     sriov = None
     if not config.sriovExternal:
         sriov = SriovParts(config, assignments, inventory=hardware.require, observe_phase=metrics.observe_phase)
-    context = ProcessContext(keys=config, invoker=invoker, assignments=assignments, sriov=sriov, kube=kube, observe_phase=metrics.observe_phase,
-                             owns_keys=True)
+    context = ProcessContext(keys=config, invoker=invoker, assignments=assignments, sriov=sriov, kube=kube,
+                             observe_phase=metrics.observe_phase, owns_keys=True)
     if kube is not None:
         context.ready_checks.append(kube.not_ready_reason)
         context.stop_hooks.append(kube.stop)
