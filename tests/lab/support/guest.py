@@ -104,12 +104,23 @@ def lab_pf() -> LabPF:
 
 
 def create_vfs(pf: LabPF, count: int) -> list[str]:
-    """COUNT VFs on the PF, with udev done renaming and binding them; their PCI addresses."""
+    """COUNT VFs on the PF, with udev done renaming and binding them and the PF's link back up;
+    their PCI addresses."""
     write_with_deadline(pf.device / "sriov_numvfs", str(count))
     settle()
     bdfs = pf.vf_bdfs()
     assert len(bdfs) == count, f"asked for {count} VFs on {pf.name}, got {bdfs}"
+    # enabling SR-IOV resets the PF; igb refuses VF rates (EINVAL) until its link is up again,
+    # ~1.4 s later under TCG: a node creates its VFs long before pods use them, so do the tests
+    wait_for(lambda: pf_link_up(pf), RESET_DEADLINE_S, f"{pf.name}'s link up after enabling its VFs")
     return bdfs
+
+
+def pf_link_up(pf: LabPF) -> bool:
+    try:
+        return (pf.device / "net" / pf.name / "carrier").read_text().strip() == "1"
+    except OSError:   # EINVAL while the link is administratively down
+        return False
 
 
 @pytest.fixture(autouse=True)
