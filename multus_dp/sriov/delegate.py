@@ -405,7 +405,7 @@ class SriovDelegate:
         """The VF's netdev names on the host: by sysfs (PCI address), else by identity (a crash
         mid-move back left it under the temporary name). A deleted netns hands its physical
         netdevs back asynchronously (the kernel's netns cleanup; slow under load), and a DEL
-        can come first: wait for it, up to `netdev_return_timeout`."""
+        can come first: wait for it, up to `vfNetdevReturnTimeout`."""
         deadline = time.monotonic() + self.settings.vfNetdevReturnTimeout
         while True:
             on_host = [name for name in sysfs.netdevs_of(self.settings.sysfsRoot, bdf) if self._on_host(name)]
