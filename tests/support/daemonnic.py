@@ -71,8 +71,9 @@ class DaemonNode:
         self._nads = [nad("vf-net", {"cniVersion": "1.0.0", "type": "sriov", **VF_SETTINGS,
                                      "ipam": {**ipam, "subnet": "10.250.8.0/24"}}, namespace=NAMESPACE)]
         self.write_nads()
+        # the node's keys are the daemon's own: its sysfs and the simulated PF's VF table
         self.daemon = DaemonProcess(root / "daemon", stateDir=str(self.state), sysfsRoot=str(self.sysfs),
-                                    **daemon_keys)
+                                    sriovSimulatedPf=str(self.pf_state), **daemon_keys)
         self.original_links = {name: host_link(name) for name in self.vf_netdevs}
         self.original_vfs = self.vf_states()
 
