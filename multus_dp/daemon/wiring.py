@@ -48,6 +48,7 @@ def build_context(config: DaemonConfig, metrics: DaemonMetrics) -> ProcessContex
     if kube is not None:
         context.ready_checks.append(kube.not_ready_reason)
         context.stop_hooks.append(kube.stop)
+        metrics.kube = kube.metrics   # the API load, publish backlog and cache sizes on /metrics and /status
     context.ready_checks.append(hardware.not_ready)
     context.stop_hooks.append(hardware.stop)
     if os.path.exists(config.sriovPoolsConfig):

@@ -76,3 +76,26 @@ def test_no_kubernetes_no_api_families() -> None:
     metrics = DaemonMetrics()
     assert metrics.kube_status() is None
     assert b"multus_dp_api_requests" not in metrics.exposition()
+
+
+def test_the_daemon_exports_its_api_load(emu, kubeconfig, tmp_path) -> None:
+    """Wired for real: a daemon with a kubeconfig shows the API counters on /metrics and under
+    `kubernetes` in /status."""
+    from multus_dp.daemon.config import DaemonConfig
+    from multus_dp.daemon.protocol import DaemonClient
+    from multus_dp.daemon.server import Daemon
+
+    emu.seed(PODS, pod("web", node="node1"))
+    daemon = Daemon(DaemonConfig(socketPath=str(tmp_path / "run" / "d.sock"), stateDir=str(tmp_path / "state"),
+                                 metricsAddress="", kubeconfig=str(kubeconfig), nodeName="node1",
+                                 sysfsRoot=str(tmp_path)))
+    daemon.start()
+    try:
+        client = DaemonClient(daemon.config.socketPath)
+        status = client.status()
+        assert status["kubernetes"] is not None
+        text = client.metrics()
+        assert 'multus_dp_api_requests_total{code="200",resource="pods",verb="list"}' in text
+        assert "multus_dp_publish_backlog" in text
+    finally:
+        daemon.stop()
