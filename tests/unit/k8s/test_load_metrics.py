@@ -2,6 +2,7 @@
 own request log: requests by verb, resource and code, the publish backlog, cache sizes."""
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -92,6 +93,9 @@ def test_the_daemon_exports_its_api_load(emu, kubeconfig, tmp_path) -> None:
     daemon.start()
     try:
         client = DaemonClient(daemon.config.socketPath)
+        deadline = time.monotonic() + 30
+        while not client.ready()[0] and time.monotonic() < deadline:   # the caches' first LIST
+            time.sleep(0.05)
         status = client.status()
         assert status["kubernetes"] is not None
         text = client.metrics()
