@@ -7,11 +7,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from dataclasses import dataclass
 
 from multus_dp.base import defaults
 from multus_dp.cni.errors import CNIError
+from multus_dp.hardware import nodeprep_state
 from multus_dp.hardware.nodeprep import NodePrep, NodePrepReport, load_config
+from multus_dp.hardware.nodeprep_state import FAILED, OK, RUNNING, NodePrepState
 from multus_dp.hardware.vfconfig import VfConfigurator
 from multus_dp.hardware.vfio import NetInspector
 from multus_dp.hardware.writer import SysfsWriter
@@ -31,19 +34,34 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sysfs-root", default=None,
                         help=f"sysfs root (default: the config's sysfsRoot, {defaults.SYSFS_ROOT})")
     parser.add_argument("--json", action="store_true", help="print the report as JSON (progress stays on stderr)")
+    parser.add_argument("--state-dir", default=defaults.STATE_DIR,
+                        help="where the outcome is recorded when the config itself cannot be read "
+                             f"(default {defaults.STATE_DIR}; otherwise the config's stateDir)")
     parser.add_argument("--force", action="store_true",
                         help="change numVfs under allocated VFs; bind VFs that are up/addressed on the host")
 
 
 def run(args: argparse.Namespace, seams: Seams | None = None) -> int:
     seams = seams or Seams()
+    started = time.time()
+
+    def record(state_dir: str, state: NodePrepState) -> None:
+        """The outcome, for the daemon (hardware/nodeprep_state.py); a dry run records nothing."""
+        if args.dry_run:
+            return
+        try:
+            nodeprep_state.write(state_dir, state)
+        except OSError as exc:
+            print(f"node-prep: warning: cannot record the outcome in {state_dir}: {exc}", file=sys.stderr)
     try:
         config = load_config(args.config)
     except CNIError as exc:
         print(f"node-prep: {exc.msg}", file=sys.stderr)
+        record(args.state_dir, NodePrepState(FAILED, args.config, exc.msg, started, time.time()))
         return 2
     if args.sysfs_root:
         config.sysfsRoot = args.sysfs_root
+    record(config.stateDir, NodePrepState(RUNNING, args.config, started=started))
 
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
@@ -53,13 +71,22 @@ def run(args: argparse.Namespace, seams: Seams | None = None) -> int:
         report = prep.run()
     except CNIError as exc:
         print(f"node-prep: {exc.msg}", file=sys.stderr)
+        record(config.stateDir, NodePrepState(FAILED, args.config, exc.msg, started, time.time()))
         return 2
+    record(config.stateDir, _outcome(report, args.config, started))
     if args.json:
         json.dump(report.to_json(), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         print(render(report, args.config))
     return 0 if report.ok else 1
+
+
+def _outcome(report: NodePrepReport, config_path: str, started: float) -> NodePrepState:
+    failed = [p for p in report.pfs if p.status == "failed"]
+    problems = [*report.problems, *(f"{p.pf}: {p.error}" for p in failed)]
+    return NodePrepState(OK if report.ok else FAILED, config_path, "; ".join(problems) or None, started, time.time(),
+                         [p.pf for p in failed])
 
 
 def render(report: NodePrepReport, config_path: str) -> str:

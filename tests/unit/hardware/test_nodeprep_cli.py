@@ -219,7 +219,8 @@ def test_sysfs_root_from_the_config(capsys, tmp_path, fs, core) -> None:
     config.write_text(f"sysfsRoot: {fs.root}\nstateDir: {tmp_path}/s\npfs:\n- {{name: ens1f0, numVfs: 2}}\n")
     args = build_parser().parse_args(["node-prep", "--config", str(config)])
     assert cli_nodeprep.run(args, cli_nodeprep.Seams(writer=core, vf_config=FakeVfNetlink(fs))) == 0
-    assert fs.numvfs(P0) == 2 and os.path.isdir(tmp_path / "s") is False
+    # the state dir holds only the outcome for the daemon (no allocation records were needed)
+    assert fs.numvfs(P0) == 2 and sorted(p.name for p in (tmp_path / "s").iterdir()) == ["node-prep.json"]
 
 
 def test_a_dry_run_reports_every_problem_in_one_run(tmp_path, fs) -> None:
@@ -249,3 +250,31 @@ pfs:
     assert errors["ens1f0"] == "check PF: numVfs 8 exceeds sriov_totalvfs 4"
     assert "no PF named ens9f9" in errors["ens9f9"]
     assert sorted(str(p) for p in fs.root.rglob("*")) == before
+
+
+def test_the_outcome_is_recorded_for_the_daemon(capsys, node, fs, core, tmp_path) -> None:
+    """`<stateDir>/node-prep.json`: ok after a good run; failed (naming the problem) after a bad
+    one or an unreadable config; nothing for a dry run."""
+    from multus_dp.hardware.nodeprep_state import NodePrepWatch, read
+
+    state_dir = str(tmp_path / "state")
+    watch = NodePrepWatch(state_dir)
+    code, _, _ = node_prep(capsys, node, fs, core, FakeVfNetlink(fs), "--dry-run")
+    assert code == 0 and read(state_dir) is None and watch.sriov_problem() is None
+    code, out, err = node_prep(capsys, node, fs, core, FakeVfNetlink(fs))
+    assert code == 0, out + err
+    state = read(state_dir)
+    assert state is not None and state.state == "ok" and state.finished and watch.sriov_problem() is None
+
+    fs.set_hugepages(size_kb=2048, total=16, free=16)   # the DPDK pools now lack hugepages
+    code, _, _ = node_prep(capsys, node, fs, core, FakeVfNetlink(fs))
+    assert code == 1
+    problem = watch.sriov_problem()
+    assert problem is not None and problem.startswith(f"node-prep ({node}) failed: hugepages: 16 free 2Mi pages")
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("pfs: [{numVfs: 4}]\n")       # neither name nor pciAddress
+    args = build_parser().parse_args(["node-prep", "--config", str(broken), "--state-dir", state_dir])
+    assert cli_nodeprep.run(args) == 2
+    problem = watch.sriov_problem()
+    assert problem is not None and f"node-prep ({broken}) failed:" in problem and "pfs[0]" in problem
