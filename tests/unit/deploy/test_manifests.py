@@ -56,7 +56,8 @@ def test_builtin_kinds_against_kubernetes_openapi(doc, version) -> None:
 
 def test_the_validator_does_reject_a_broken_manifest() -> None:
     daemonset = json.loads(json.dumps(one("DaemonSet", "multus-dp")))
-    daemonset["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["exec"]["commnd"] = ["x"]
+    daemon = next(c for c in daemonset["spec"]["template"]["spec"]["containers"] if c["name"] == "daemon")
+    daemon["readinessProbe"]["exec"]["commnd"] = ["x"]
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(daemonset, VERSIONS[0], strict=True)
 
