@@ -60,6 +60,9 @@ def _print_daemon(state: dict[str, Any]) -> None:
     print(f"attachments: {len(state.get('attachments', []))} container(s)")
     if rows:
         journal_status._table(["POD", "CONTAINER", "NETWORK", "INTERFACE", "STATE"], rows)
+    sriov = state.get("sriov") or {}
+    if sriov.get("reason"):
+        print(f"SR-IOV: not ready: {sriov['reason']}")
     pools = state.get("vfPools", [])
     if pools:
         print("VF pools:")

@@ -77,6 +77,9 @@ class DaemonConfig(ProcessKeys):
                      "(when the file exists)"))
     udev: bool = Field(default=True, description="keep the hardware model current with udev events")
     hardwareRescanInterval: float = Field(default=300.0, gt=0, description="seconds between full hardware rescans")
+    nodePrepPollInterval: float = Field(
+        default=2.0, gt=0, description="seconds between looks at `<stateDir>/node-prep.json`: SR-IOV pools are not "
+        "ready while node-prep runs or after it failed; a finished run triggers a hardware rescan")
     # Kubernetes sources (pods, NADs, status): this kubeconfig, else the in-cluster config when
     # the daemon runs in a pod, else the standalone sources of each request's config
     kubeconfig: str | None = Field(

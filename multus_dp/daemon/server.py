@@ -232,7 +232,16 @@ class Daemon:
             "kubernetes": self.metrics.kube_status(),
             "attachments": self._attachments(),
             "vfPools": [{"pool": p.pool, "size": p.size, "allocated": p.allocated} for p in pools],
+            "sriov": self._sriov_status(),
         }
+
+    def _sriov_status(self) -> dict[str, Any]:
+        """SR-IOV readiness on its own: a failed node-prep never makes the daemon unready."""
+        sriov = self.context.sriov
+        if sriov is None:
+            return {"ready": False, "reason": "the built-in SR-IOV delegate is off (sriovExternal)"}
+        problem = sriov.not_ready()
+        return {"ready": problem is None, "reason": problem}
 
     def _attachments(self) -> list[dict[str, Any]]:
         out = []

@@ -18,6 +18,7 @@ from multus_dp.cni.invoke import DelegateInvoker
 from multus_dp.hardware.assignments import CheckpointAssignments
 
 from .config import ConfigError, DaemonConfig
+from .nodeprep_monitor import NodePrepMonitor
 from .metrics import DaemonMetrics, PoolStat, PoolStats
 
 if TYPE_CHECKING:
@@ -40,9 +41,11 @@ def build_context(config: DaemonConfig, metrics: DaemonMetrics) -> ProcessContex
     assignments = CheckpointAssignments(config.kubeletCheckpoint)
     kube = _kubernetes(config)
     hardware = _Hardware(config)
+    node_prep = NodePrepMonitor(config.stateDir, config.nodePrepPollInterval, hardware.rescan, kube)
     sriov = None
     if not config.sriovExternal:
-        sriov = SriovParts(config, assignments, inventory=hardware.require, observe_phase=metrics.observe_phase)
+        sriov = SriovParts(config, assignments, inventory=hardware.require, observe_phase=metrics.observe_phase,
+                           not_ready=node_prep.sriov_problem)
     context = ProcessContext(keys=config, invoker=invoker, assignments=assignments, sriov=sriov, kube=kube,
                              observe_phase=metrics.observe_phase, owns_keys=True)
     if kube is not None:
@@ -51,6 +54,8 @@ def build_context(config: DaemonConfig, metrics: DaemonMetrics) -> ProcessContex
         metrics.kube = kube.metrics   # the API load, publish backlog and cache sizes on /metrics and /status
     context.ready_checks.append(hardware.not_ready)
     context.stop_hooks.append(hardware.stop)
+    node_prep.start()
+    context.stop_hooks.append(node_prep.stop)
     if os.path.exists(config.sriovPoolsConfig):
         pools = sriov.pools if sriov is not None else VfPools(config.sriovPoolsConfig, hardware.require)
         metrics.pool_stats = _pool_stats(config, pools, hardware)
@@ -122,6 +127,11 @@ class _Hardware:
         if self.inventory is not None:
             return None
         return self.error or "hardware not discovered yet"
+
+    def rescan(self) -> None:
+        """Now, not at the next periodic rescan (node-prep just created or rebound VFs)."""
+        if self.inventory is not None:
+            self.inventory.rescan()
 
     def stop(self) -> None:
         if self.watcher is not None:

@@ -1,5 +1,6 @@
 """Events on the pod: `AddedInterface` per attachment, as Multus emits them, and Warnings for
-what the pod asked for and did not get (an ignored annotation key, an undeclared capability)."""
+what the pod asked for and did not get (an ignored annotation key, an undeclared capability);
+and on the node: SR-IOV not ready because node-prep failed."""
 from __future__ import annotations
 
 import uuid
@@ -25,6 +26,20 @@ def pod_event(namespace: str, name: str, uid: str, reason: str, message: str, ev
         "metadata": {"name": f"{name}.{uuid.uuid4().hex[:16]}", "namespace": namespace},
         "involvedObject": {"apiVersion": "v1", "kind": "Pod", "namespace": namespace, "name": name,
                            **({"uid": uid} if uid else {})},
+        "reason": reason, "message": message, "type": event_type,
+        "source": {"component": COMPONENT, "host": node},
+        "reportingComponent": COMPONENT, "reportingInstance": node,
+        "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
+    }
+
+
+def node_event(node: str, reason: str, message: str, event_type: str, now: datetime) -> dict[str, Any]:
+    """An event on this node (namespace `default`, where `kubectl describe node` finds it)."""
+    stamp = _stamp(now)
+    return {
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": f"{node}.{uuid.uuid4().hex[:16]}", "namespace": "default"},
+        "involvedObject": {"apiVersion": "v1", "kind": "Node", "name": node},
         "reason": reason, "message": message, "type": event_type,
         "source": {"component": COMPONENT, "host": node},
         "reportingComponent": COMPONENT, "reportingInstance": node,

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from multus_dp.cni.config import NetworkConfig
-from multus_dp.cni.errors import CNIError
+from multus_dp.cni.errors import CNIError, Code
 from multus_dp.cni.invoke import DelegateInvoker, RuntimeConf
 from multus_dp.hardware.allocator import VfAllocator
 from multus_dp.hardware.assignments import DeviceAssignments
@@ -36,8 +36,10 @@ class SriovParts:
     def __init__(self, settings: SriovKeys, assignments: DeviceAssignments, *,
                  inventory: Callable[[], Inventory] | None = None,
                  link_ops: LinkOps | None = None, vf_ops: VfOps | None = None, binder: VfioBinder | None = None,
-                 observe_phase: PhaseObserver | None = None) -> None:
+                 observe_phase: PhaseObserver | None = None, not_ready: Callable[[], str | None] | None = None) -> None:
         self.settings = settings
+        # why SR-IOV is not ready on this node (node-prep running or failed); None: ready
+        self.not_ready = not_ready or (lambda: None)
         self.assignments = assignments
         self.observe_phase = observe_phase
         self.binder = binder
@@ -73,7 +75,7 @@ class SriovParts:
         with self._lock:
             lazy = self._delegates.get(key)
             if lazy is None:
-                lazy = self._delegates[key] = LazySriov(lambda: self._delegate(state_dir, invoker))
+                lazy = self._delegates[key] = LazySriov(lambda: self._delegate(state_dir, invoker), self.not_ready)
             return lazy
 
     def _delegate(self, state_dir: str, invoker: DelegateInvoker) -> SriovDelegate:
@@ -102,8 +104,9 @@ class SriovParts:
 class LazySriov:
     """A BuiltinDelegate that builds the real one on first use."""
 
-    def __init__(self, build: Callable[[], SriovDelegate]) -> None:
+    def __init__(self, build: Callable[[], SriovDelegate], not_ready: Callable[[], str | None]) -> None:
         self._build = build
+        self._not_ready = not_ready
         self._lock = threading.Lock()
         self._delegate: SriovDelegate | None = None
 
@@ -115,6 +118,9 @@ class LazySriov:
 
     def add(self, net: NetworkConfig, rt: RuntimeConf, cni_path: Sequence[str],
             extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        problem = self._not_ready()
+        if problem:  # DEL and CHECK still run: what was attached must always be detachable
+            raise CNIError(Code.DEVICE_UNAVAILABLE, f"SR-IOV is not ready on this node: {problem}")
         return self.get().add(net, rt, cni_path, extra)
 
     def delete(self, net: NetworkConfig, rt: RuntimeConf, cni_path: Sequence[str], prev: dict[str, Any] | None,
