@@ -213,7 +213,15 @@ def network_status(cluster: Cluster, name: str) -> list[dict[str, Any]]:
 
 
 def test_init_steps_install_the_shim_and_our_conflist(cluster: Cluster) -> None:
-    assert "node-prep: e2e-ds-node: /etc/multus-dp/node-prep/default.yaml" in cluster.init_logs["node-prep"]
+    from multus_dp.hardware.nodeprep_state import read
+
+    # node-prep runs beside the daemon: its record says how it went (default.yaml: nothing to do)
+    deadline = time.monotonic() + 60
+    while (state := read(str(cluster.node.state))) is None or state.state == "running":
+        assert time.monotonic() < deadline, cluster.ds.logs("node-prep")
+        time.sleep(0.2)
+    assert state.state == "ok" and state.config == "/etc/multus-dp/node-prep/default.yaml"
+    assert "node-prep: e2e-ds-node: /etc/multus-dp/node-prep/default.yaml" in cluster.ds.logs("node-prep")
     assert os.access(cluster.node.bin_dir / "multus-dp", os.X_OK)
     conflist = json.loads((cluster.node.conf_dir / OUR_CONFLIST).read_text())
     plugin = conflist["plugins"][0]
