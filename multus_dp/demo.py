@@ -253,8 +253,9 @@ class Demo:
         print(f"   {'VF':<14} {'MAC':<18} {'VLAN':>4} {'QOS':>3} {'SPOOF':<5} {'TRUST':<5} {'MAXRATE':>7}  HOST NETDEV")
         for vf, bdf in zip(vfs, self.vf_bdfs):
             name = self.vf_netdevs[vf.index] if vf.index < len(self.vf_netdevs) else None
+            link = links.get(name) if name is not None else None
             host = "(vfio-pci)" if name is None else (
-                f"{name} {links[name]['address']} mtu {links[name]['mtu']}" if links[name] else "(in the pod)")
+                f"{name} {link['address']} mtu {link['mtu']}" if link else "(in the pod)")
             print(f"   {bdf:<14} {vf.mac:<18} {vf.vlan:>4} {vf.qos:>3} {'on' if vf.spoofchk else 'off':<5} "
                   f"{'on' if vf.trust else 'off':<5} {vf.max_tx_rate:>7}  {host}")
         return [vfs, links]

@@ -26,7 +26,7 @@ from multus_dp.networks.conf import PROCESS_KEYS, MultusConf, ProcessKeys
 
 from .delegates import BuiltinDelegate, Delegates
 from .journal import JournalStore
-from .publish import FileStatusPublisher
+from .publish import FileStatusPublisher, StatusPublisher
 from .runner import ChainRunner, PhaseObserver
 
 if TYPE_CHECKING:
@@ -82,10 +82,11 @@ class ProcessContext:
             from multus_dp.sriov.builtin import SRIOV_TYPE
 
             builtins[SRIOV_TYPE] = self.sriov.builtin(conf.stateDir, invoker)
+        publisher: StatusPublisher = kube.publisher if kube is not None else FileStatusPublisher(conf.stateDir)
         runner = ChainRunner(conf=conf, delegates=Delegates(invoker, builtins),
                              # per request: its write lock serializes one pod's parallel delegates only
                              journals=JournalStore(conf.stateDir), select=selector,
-                             publisher=kube.publisher if kube is not None else FileStatusPublisher(conf.stateDir),
+                             publisher=publisher,
                              observe_phase=self.observe_phase, device_info=self.device_info,
                              cluster_config=selector.cluster_config)
         for check in [ready] if ready is not None else self.ready_checks:

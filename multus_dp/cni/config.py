@@ -92,7 +92,7 @@ def parse_network_config(data: bytes | str | dict[str, Any], *, default_name: st
         if "type" not in raw:
             raise CNIError(Code.INVALID_CONFIG, "network configuration has neither 'plugins' nor 'type'")
         single = dict(raw)
-        header = {k: single[k] for k in ("cniVersion", "name") if k in single}
+        header: dict[str, Any] = {k: single[k] for k in ("cniVersion", "name") if k in single}
         raw = {**header, "plugins": [single]}
     if "name" not in raw and default_name:
         raw["name"] = default_name

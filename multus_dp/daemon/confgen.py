@@ -38,7 +38,8 @@ class Primary:
 
 
 def _plugin_types(data: dict[str, Any]) -> set[str]:
-    plugins = data.get("plugins") if isinstance(data.get("plugins"), list) else [data]
+    listed = data.get("plugins")
+    plugins: list[Any] = listed if isinstance(listed, list) else [data]
     return {str(p.get("type")) for p in plugins if isinstance(p, dict)}
 
 
@@ -70,8 +71,8 @@ def render(primary: Primary, plugin_keys: dict[str, Any] | None = None) -> dict[
     """Our conflist: one multus-dp plugin with the primary as clusterNetwork. The primary's
     capabilities are copied so the runtime passes us the runtimeConfig its plugins expect."""
     capabilities: dict[str, bool] = {}
-    for plugin in primary.plugins():
-        for key, enabled in (plugin.get("capabilities") or {}).items():
+    for delegate in primary.plugins():
+        for key, enabled in (delegate.get("capabilities") or {}).items():
             if enabled:
                 capabilities[str(key)] = True
     plugin: dict[str, Any] = {"type": OUR_TYPE, "clusterNetwork": str(primary.path)}

@@ -244,7 +244,7 @@ class Daemon:
         return {"ready": problem is None, "reason": problem}
 
     def _attachments(self) -> list[dict[str, Any]]:
-        out = []
+        out: list[dict[str, Any]] = []
         for state_dir in sorted(self.state_dirs):
             store = JournalStore(state_dir)
             for cid in store.list_ids():
@@ -326,7 +326,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         # reading one request is bounded: a stuck client must not hold a thread forever
-        self.timeout = self.server.daemon.config.readTimeout
+        self.timeout = self.server.daemon.config.readTimeout  # type: ignore[misc]  # socketserver reads it per instance
         super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature

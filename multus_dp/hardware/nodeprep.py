@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from functools import partial
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -435,11 +436,10 @@ class NodePrep:
                 continue
             before = {k: getattr(have, k) for k in change if getattr(have, k) is not None}
             text = ", ".join(f"{k} {_fmt(getattr(have, k))} -> {_fmt(v)}" for k, v in change.items())
-            self._do(report, say, f"VF {index}: {text}",
-                     lambda i=index, c=change: self.vf_config.set_vf(pf.netdev, i, **c))  # type: ignore[misc]
+            # partial, not a lambda: each step keeps its own index and settings
+            self._do(report, say, f"VF {index}: {text}", partial(self.vf_config.set_vf, pf.netdev, index, **change))
             if before:
-                self._on_failure(undo, f"VF {index} settings",
-                                 lambda i=index, b=before: self.vf_config.set_vf(pf.netdev, i, **b))
+                self._on_failure(undo, f"VF {index} settings", partial(self.vf_config.set_vf, pf.netdev, index, **before))
 
     def _dpdk_indexes(self, spec: PfSpec, pf: PF, model: NodeModel) -> set[int]:
         wanted = pools_mod.parse_indexes(spec.dpdk.indexes) if spec.dpdk.indexes else set()
@@ -476,7 +476,11 @@ class NodePrep:
                 out.update(driver=r.original_driver, override=r.original_override)
             self._do(report, say, f"bind VF {index} ({bdf}) to vfio-pci", bind)
             self._on_failure(undo, f"VF {index} back to {result.get('driver') or 'no driver'}",
-                             lambda b=bdf, r=result: self.binder.restore(b, r.get("driver"), r.get("override")))
+                             partial(self._restore_binding, bdf, result))
+
+    def _restore_binding(self, bdf: str, original: dict[str, Any]) -> None:
+        """Undo of a bind: `original` is filled in by the bind step when it ran."""
+        self.binder.restore(bdf, original.get("driver"), original.get("override"))
 
 
 def _fmt(value: Any) -> str:

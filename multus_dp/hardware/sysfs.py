@@ -112,10 +112,8 @@ class NodeModel:
         return next((pf for pf in self.pfs.values() if name_or_bdf in pf.netdevs), None)
 
     def by_netdev(self, ifname: str) -> PF | VF | None:
-        for dev in (*self.vfs.values(), *self.pfs.values()):
-            if ifname in dev.netdevs:
-                return dev
-        return None
+        vf = next((v for v in self.vfs.values() if ifname in v.netdevs), None)
+        return vf if vf is not None else next((p for p in self.pfs.values() if ifname in p.netdevs), None)
 
     def iommu_members(self, bdf: str) -> list[str]:
         dev = self.device(bdf)

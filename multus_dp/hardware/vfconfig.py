@@ -29,7 +29,9 @@ class VfSettings:
 
 def settings_of(state: Any) -> tuple[int, VfSettings]:
     """(VF index, the settings node-prep manages) from a netops VfState (or a dict like it)."""
-    get = state.get if isinstance(state, dict) else lambda k, d=None: getattr(state, k, d)
+    def get(key: str, default: Any = None) -> Any:
+        return state.get(key, default) if isinstance(state, dict) else getattr(state, key, default)
+
     index = get("index", get("vf"))
     mac = get("mac")
     return int(index), VfSettings(mac=mac.lower() if isinstance(mac, str) else None,

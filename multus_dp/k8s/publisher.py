@@ -48,8 +48,12 @@ class PodLike(Protocol):
 
 
 class NoticeLike(Protocol):
-    reason: str
-    message: str
+    # read-only: the notices are frozen dataclasses
+    @property
+    def reason(self) -> str: ...
+
+    @property
+    def message(self) -> str: ...
 
 
 @dataclass

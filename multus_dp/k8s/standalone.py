@@ -65,7 +65,8 @@ class DirectoryNetworkSource:
             return
         kind = obj.get("kind")
         group = str(obj.get("apiVersion", "")).split("/")[0]
-        meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        found = obj.get("metadata")
+        meta: dict[str, Any] = found if isinstance(found, dict) else {}
         name = meta.get("name")
         if not name:
             errors.append(f"{path}: {kind or 'object'} without metadata.name")

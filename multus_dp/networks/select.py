@@ -183,12 +183,12 @@ class Selector:
             obj = self._get(lambda src: src.get_nad(conf.multusNamespace, target), target)
             if obj is not None:
                 return nad_definition(obj, f"{conf.multusNamespace}/{target}", [conf.confDir])
-        config = find_conf_by_name(target, [conf.confDir, conf.cniConfigDir])
-        if config is None:
+        named = find_conf_by_name(target, [conf.confDir, conf.cniConfigDir])
+        if named is None:
             raise CNIError(Code.NETWORK_NOT_FOUND, f"pod {pod}: clusterNetwork {target!r} is neither a file, a "
                            f"directory, a NetworkAttachmentDefinition in {conf.multusNamespace} nor a CNI "
                            f"config name in {conf.confDir} or {conf.cniConfigDir}")
-        return NetworkDefinition(target, config)
+        return NetworkDefinition(target, named)
 
     @staticmethod
     def _delegates(conf: MultusConf) -> tuple[NetworkDefinition, list[NetworkDefinition], bool]:

@@ -81,9 +81,10 @@ def locate_vf(root: str, bdf: str, who: str) -> LocatedVf:
 
 @dataclass
 class _Undo:
-    steps: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
+    # what a step returns is ignored: only that it ran (or raised) matters
+    steps: list[tuple[str, Callable[[], object]]] = field(default_factory=list)
 
-    def push(self, what: str, fn: Callable[[], None]) -> None:
+    def push(self, what: str, fn: Callable[[], object]) -> None:
         self.steps.append((what, fn))
 
     def run(self, who: str) -> None:
