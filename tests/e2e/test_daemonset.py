@@ -32,6 +32,7 @@ from tests.e2e.support.daemonset import DaemonSetPod, configmaps_in, daemonset_i
 from tests.e2e.support.node import OUR_CONFLIST, Node
 from tests.e2e.support.prereq import require_containerd, require_e2e_basics
 from tests.e2e.support.sandbox import ifaces_in
+from tests.e2e.support.simnic import SimulatedNic
 from tests.e2e.support.tlsproxy import TlsProxy, make_ca_and_cert
 from tests.support.netns import NetLab
 from tests.support.prereq import require_binary
@@ -71,6 +72,7 @@ def image() -> str:
 @dataclass
 class Cluster:
     node: Node
+    nic: SimulatedNic
     emu: Emulator
     ds: DaemonSetPod
     containerd: Containerd
@@ -96,8 +98,20 @@ def snapshot(node: Node) -> dict[str, list[str]]:
             "bridge ports": node.host_links_on(node.bridge) + node.host_links_on(node.legacy_bridge)}
 
 
+OUTSIDE_MAC = "02:e2:d5:00:00:01"
+
+
 def seed_networks(emu: Emulator, node: Node) -> None:
     from multus_dp.k8s.kinds import NADS, NETWORKS
+
+    def sriov(name: str, **config: Any) -> dict[str, Any]:
+        return nad(name, {"cniVersion": "1.0.0", "type": "sriov", **config}, namespace=NAMESPACE)
+
+    for obj in (sriov("vf-outside", vlan=100, mac=OUTSIDE_MAC, spoofchk="on", trust="off", mtu=1400,
+                      ipam=node._ipam(6)),
+                sriov("vf-inside", vlan=200, trust="on", ipam=node._ipam(7)),
+                sriov("vf-dpdk", vlan=300)):
+        emu.seed(NADS, obj)
 
     emu.seed(NADS, nad("ptp-net", {"cniVersion": "0.4.0", "type": "ptp", "ipam": node._ipam(2)}, namespace=NAMESPACE))
     emu.seed(NETWORKS, legacy_network("legacy-bridge", "bridge", [{"bridge": node.legacy_bridge, "isGateway": True,
@@ -105,11 +119,13 @@ def seed_networks(emu: Emulator, node: Node) -> None:
     emu.seed(NETWORKS, legacy_network("legacy-ptp", "ptp", [{"ipam": node._ipam(5)}], namespace=NAMESPACE))
 
 
-def daemon_config(text: str) -> str:
+def daemon_config(text: str, nic: SimulatedNic) -> str:
     """The ConfigMap's daemon.yaml as shipped, with the metrics listener off (port 9192 may be
-    taken on a test machine) and API timeouts a test can wait for."""
+    taken on a test machine), API timeouts a test can wait for, and the node's hardware: a
+    simulated NIC (its sysfs tree and VF table on the host, seen by the daemon under chrootDir)."""
     config = yaml.safe_load(text)
     config.update(metricsAddress="", kubeBackoffMax=2)
+    config.update({key: config["chrootDir"] + value for key, value in nic.daemon_keys().items()})
     return yaml.safe_dump(config)
 
 
@@ -132,6 +148,7 @@ def cluster(image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cl
     ds = None
     containerd = None
     try:
+        nic = SimulatedNic(root / "nic", lab)
         ca, cert, key = make_ca_and_cert(root / "pki")
         proxy = TlsProxy(emu.port, cert, key)
         service_account = root / "serviceaccount"
@@ -146,7 +163,7 @@ def cluster(image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cl
             redirect["/lib/modules"] = root / "host" / "lib" / "modules"
             redirect["/lib/modules"].mkdir(parents=True)
         configmaps = configmaps_in(DEPLOY / "multus-dp" / "configmap.yaml", DEPLOY / "uninstall" / "cleanup.yaml")
-        configmaps["multus-dp-daemon"]["daemon.yaml"] = daemon_config(configmaps["multus-dp-daemon"]["daemon.yaml"])
+        configmaps["multus-dp-daemon"]["daemon.yaml"] = daemon_config(configmaps["multus-dp-daemon"]["daemon.yaml"], nic)
         ds = DaemonSetPod(daemonset_in(DEPLOY / "multus-dp" / "daemonset.yaml"), image, root / "pod", node_name=NODE,
                           pod_ip="127.0.0.1", redirect=redirect, configmaps=configmaps,
                           service_account=service_account,
@@ -170,7 +187,7 @@ def cluster(image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cl
         cri = containerd.start()
         containerd.import_image(archive)
         assert cri.network_ready(), f"CNI config not loaded: {containerd.log_tail()}"
-        yield Cluster(node, emu, ds, containerd, cri, init_logs, before)
+        yield Cluster(node, nic, emu, ds, containerd, cri, init_logs, before)
     finally:
         if containerd is not None:
             containerd.stop()
@@ -266,6 +283,34 @@ def test_an_npwg_pod_gets_the_cluster_network_and_its_nad(cluster: Cluster) -> N
             ("cluster", "eth0", True), (f"{NAMESPACE}/ptp-net", "data0", False)]
     assert cluster.node.journals() == [] and cluster.node.leases() == []
     assert cluster.node.host_links_on(cluster.node.bridge) == []
+
+
+def test_a_vfw_pod_gets_kernel_and_dpdk_mode_vfs_from_the_daemon_in_its_container(cluster: Cluster) -> None:
+    """The SR-IOV built-in runs inside the daemon's container (privileged, host network): VF
+    netdevs move into the pod, the VF table is set through the PF, the DPDK VF gets device-info;
+    after the pod every VF is exactly as before."""
+    nic = cluster.nic
+    table_before = nic.vf_table()
+    links_before = {vf: nic.host_link(vf) for vf in nic.vf_netdevs}
+    selection = json.dumps([{"name": "vf-outside", "deviceID": nic.bdfs[0], "interface": "outside"},
+                            {"name": "vf-inside", "deviceID": nic.bdfs[1], "interface": "inside"},
+                            {"name": "vf-dpdk", "deviceID": nic.bdfs[2]}])
+    with k8s_pod(cluster, "vfw", {"k8s.v1.cni.cncf.io/networks": selection}) as pod_id:
+        sandbox = cluster.cri.pod_status(pod_id)
+        assert sandbox.ready
+        ifaces = ifaces_in(sandbox.netns)
+        assert set(ifaces) == {"lo", "eth0", "outside", "inside"}
+        assert (ifaces["outside"].mac, ifaces["outside"].mtu) == (OUTSIDE_MAC, 1400)
+        assert ifaces["inside"].ipv4[0].startswith(cluster.node.prefix(7))
+        vf0, vf1, vf2 = nic.vf_table()
+        assert (vf0.mac, vf0.vlan, vf0.spoofchk, vf0.trust, vf1.vlan, vf1.trust, vf2.vlan) == (
+            OUTSIDE_MAC, 100, True, False, 200, True, 300)
+        status = network_status(cluster, "vfw")
+        dpdk = status[3]
+        assert dpdk["name"] == f"{NAMESPACE}/vf-dpdk" and dpdk["device-info"]["pci"]["pci-address"] == nic.bdfs[2]
+    assert nic.vf_table() == table_before, "a VF kept pod settings"
+    assert {vf: nic.host_link(vf) for vf in nic.vf_netdevs} == links_before, "VF netdev name/MAC/MTU changed"
+    assert cluster.node.journals() == [] and cluster.node.leases() == []
 
 
 def test_zz_deleting_the_daemonset_and_running_the_cleanup_leaves_the_node_as_it_was(cluster: Cluster) -> None:
