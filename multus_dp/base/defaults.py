@@ -13,6 +13,8 @@ DEVICE_INFO_DIR = "/var/run/k8s.cni.cncf.io/devinfo"
 SYSFS_ROOT = "/sys"
 DEV_ROOT = "/dev"
 SRIOV_POOLS_CONFIG = "/etc/pcidp/config.json"
+KUBELET_DEVICE_PLUGINS_DIR = "/var/lib/kubelet/device-plugins"
+POD_RESOURCES_SOCKET = "/var/lib/kubelet/pod-resources/kubelet.sock"
 KUBELET_CHECKPOINT = "/var/lib/kubelet/device-plugins/kubelet_internal_checkpoint"
 UDEV_DIR = "/run/udev"
 CNI_BIN_DIR = "/opt/cni/bin"
@@ -31,6 +33,8 @@ MAC_READBACK_INTERVAL = 0.05     # seconds
 UDEV_SETTLE_TIMEOUT = 5.0        # seconds
 VF_NETDEV_RETURN_TIMEOUT = 10.0  # seconds
 SYSFS_WRITE_DEADLINE = 10.0      # seconds one bind/unbind/driver_override write may take
+DEVICE_PLUGIN_RESYNC_INTERVAL = 1.0   # seconds between device-plugin health checks (and kubelet.sock/pools file checks)
+POD_RESOURCES_TIMEOUT = 5.0     # seconds one PodResources call may take
 
 # Input bounds: what a caller may send before it is refused with a decode error (code 6).
 # Real configs are a few KB and nest < 10 levels; Kubernetes caps all annotations of an

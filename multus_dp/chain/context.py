@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from multus_dp import logs
 from multus_dp.cni.invoke import DelegateInvoker
-from multus_dp.hardware.assignments import CheckpointAssignments, DeviceAssignments
+from multus_dp.hardware.assignments import DeviceAssignments
 from multus_dp.networks.conf import PROCESS_KEYS, MultusConf, ProcessKeys
 
 from .delegates import BuiltinDelegate, Delegates
@@ -56,6 +56,8 @@ class ProcessContext:
     stop_hooks: list[Callable[[], None]] = field(default_factory=list)
     # daemon mode: a request's values for the process-owned keys are replaced by ours
     owns_keys: bool = False
+    # more sections of `multus-dp status`: name -> its current state (the kubelet device plugins)
+    status_extras: dict[str, Callable[[], Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -170,7 +172,9 @@ def thin_context(conf: MultusConf) -> ProcessContext:
 
 
 def _from_conf(conf: MultusConf, invoker: DelegateInvoker, kube: KubeSources | None) -> ProcessContext:
-    assignments = CheckpointAssignments(conf.kubeletCheckpoint)
+    from multus_dp.kubelet.assignments import for_conf
+
+    assignments = for_conf(conf.podResourcesSocket, conf.kubeletCheckpoint, conf.podResourcesTimeout)
     sriov = None
     if not conf.sriovExternal:
         from multus_dp.sriov.builtin import SriovParts

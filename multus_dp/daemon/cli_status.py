@@ -68,3 +68,29 @@ def _print_daemon(state: dict[str, Any]) -> None:
         print("VF pools:")
         journal_status._table(["POOL", "SIZE", "ALLOCATED"],
                               [[p["pool"], str(p["size"]), str(p["allocated"])] for p in pools])
+    if state.get("kubelet"):
+        print_kubelet(state["kubelet"])
+
+
+def print_kubelet(kubelet: dict[str, Any]) -> None:
+    """The device plugins per pool and who holds which VF (shared with `discover`)."""
+    print(f"kubelet device assignments read from: {kubelet.get('assignmentsSource')}")
+    if not kubelet.get("enabled"):
+        print("device plugin: off (devicePlugin: false)")
+        return
+    if kubelet.get("configError"):
+        print(f"device plugin pools: {kubelet['configError']}")
+    pools = kubelet.get("pools", [])
+    print(f"device plugin: {len(pools)} pool(s), kubelet at {kubelet.get('kubeletSocket')}")
+    if pools:
+        journal_status._table(
+            ["RESOURCE", "REGISTERED", "ADVERTISED", "HEALTHY", "UNHEALTHY"],
+            [[p["resource"], "yes" if p["registered"] else f"no ({p.get('registerError') or 'no kubelet.sock'})",
+              str(p["advertised"]), str(p["healthy"]), str(p["unhealthy"])] for p in pools])
+        rows = [[p["resource"], d["id"], d["health"], str(d["numaNode"]) if d["numaNode"] >= 0 else "-",
+                 d.get("holder") or "-",
+                 d.get("problem") or ""] for p in pools for d in p["devices"]]
+        if rows:
+            journal_status._table(["RESOURCE", "VF", "HEALTH", "NUMA", "HELD BY", "PROBLEM"], rows)
+    if kubelet.get("holdersError"):
+        print(f"holders unknown: {kubelet['holdersError']}")

@@ -77,6 +77,16 @@ class DaemonConfig(ProcessKeys):
                      "(when the file exists)"))
     udev: bool = Field(default=True, description="keep the hardware model current with udev events")
     hardwareRescanInterval: float = Field(default=300.0, gt=0, description="seconds between full hardware rescans")
+    devicePlugin: bool = Field(
+        default=True,
+        description=("be the kubelet device plugin of the sriovPoolsConfig pools (false: the SR-IOV network device "
+                     "plugin advertises them; nothing registers twice)"))
+    kubeletDevicePluginsDir: str = Field(
+        default=defaults.KUBELET_DEVICE_PLUGINS_DIR,
+        description="the kubelet's device-plugins dir: our sockets (one per pool) and its kubelet.sock")
+    devicePluginResyncInterval: float = Field(
+        default=defaults.DEVICE_PLUGIN_RESYNC_INTERVAL, gt=0,
+        description="seconds between device plugin passes (VF health, kubelet.sock, the pools file)")
     nodePrepPollInterval: float = Field(
         default=2.0, gt=0, description="seconds between looks at `<stateDir>/node-prep.json`: SR-IOV pools are not "
         "ready while node-prep runs or after it failed; a finished run triggers a hardware rescan")

@@ -232,6 +232,7 @@ class Daemon:
             "kubernetes": self.metrics.kube_status(),
             "attachments": self._attachments(),
             "vfPools": [{"pool": p.pool, "size": p.size, "allocated": p.allocated} for p in pools],
+            **{name: section() for name, section in self.context.status_extras.items()},
             "sriov": self._sriov_status(),
         }
 

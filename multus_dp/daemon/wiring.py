@@ -15,7 +15,7 @@ from multus_dp import logs
 from multus_dp.chain.context import ProcessContext
 from multus_dp.cni.errors import CNIError, Code
 from multus_dp.cni.invoke import DelegateInvoker
-from multus_dp.hardware.assignments import CheckpointAssignments
+from multus_dp.kubelet.assignments import for_conf as kubelet_assignments
 
 from .config import ConfigError, DaemonConfig
 from .nodeprep_monitor import NodePrepMonitor
@@ -38,7 +38,7 @@ def build_context(config: DaemonConfig, metrics: DaemonMetrics) -> ProcessContex
         raise ConfigError(f"chrootDir {config.chrootDir} is not a directory: mount the host's / there")
     # chrootDir (Multus thick's key): delegates run with the host's root
     invoker = DelegateInvoker(timeout=config.delegateTimeout, root=config.chrootDir or "/")
-    assignments = CheckpointAssignments(config.kubeletCheckpoint)
+    assignments = kubelet_assignments(config.podResourcesSocket, config.kubeletCheckpoint, config.podResourcesTimeout)
     kube = _kubernetes(config)
     hardware = _Hardware(config)
     node_prep = NodePrepMonitor(config.stateDir, config.nodePrepPollInterval, hardware.rescan, kube)
@@ -54,12 +54,26 @@ def build_context(config: DaemonConfig, metrics: DaemonMetrics) -> ProcessContex
         metrics.kube = kube.metrics   # the API load, publish backlog and cache sizes on /metrics and /status
     context.ready_checks.append(hardware.not_ready)
     context.stop_hooks.append(hardware.stop)
+    _device_plugins(config, hardware, context)
     node_prep.start()
     context.stop_hooks.append(node_prep.stop)
     if os.path.exists(config.sriovPoolsConfig):
         pools = sriov.pools if sriov is not None else VfPools(config.sriovPoolsConfig, hardware.require)
         metrics.pool_stats = _pool_stats(config, pools, hardware)
     return context
+
+
+def _device_plugins(config: DaemonConfig, hardware: _Hardware, context: ProcessContext) -> None:
+    """The kubelet device plugins of the VF pools (unless `devicePlugin: false`; stopped with
+    the context's stop hooks) and their state for `multus-dp status`."""
+    from multus_dp.kubelet.start import device_plugin_status, start_device_plugins
+
+    manager = None
+    if hardware.inventory is not None:
+        manager = start_device_plugins(config, hardware.inventory, context.stop_hooks)
+    elif config.devicePlugin:
+        log.error("no device plugins: %s", hardware.not_ready())
+    context.status_extras["kubelet"] = lambda: device_plugin_status(config, manager)
 
 
 def _kubernetes(config: DaemonConfig) -> KubeSources | None:

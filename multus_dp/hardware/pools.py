@@ -143,6 +143,9 @@ class ResourceConfig(BaseModel):
     excludeTopology: bool = False
     selectors: list[NetDeviceSelectors] = Field(default_factory=lambda: [NetDeviceSelectors()])
     additionalInfo: dict[str, dict[str, str]] = Field(default_factory=dict)
+    # multus-dp's device plugin: how GetPreferredAllocation orders a pool's VFs across PFs
+    # ("" address order, "packed" fill one PF first, "spread" round-robin over PFs; kubelet/devices.py)
+    allocatePolicy: Literal["", "packed", "spread"] = ""
 
     @model_validator(mode="before")
     @classmethod

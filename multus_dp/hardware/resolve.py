@@ -25,10 +25,13 @@ def choose_vf(allocator: VfAllocator, owner: Owner, *, device_id: str | None = N
     if not resource_name:
         raise CNIError(Code.INVALID_CONFIG, f"{who}: the network needs a VF but has neither a deviceID nor a "
                                             "k8s.v1.cni.cncf.io/resourceName annotation")
-    ids = assignments.device_ids(owner.pod_uid, resource_name) if assignments and owner.pod_uid else []
-    if ids:
+    namespace, _, name = owner.pod.partition("/")
+    ids: list[str] = []
+    if assignments is not None and (owner.pod_uid or name):
+        ids = assignments.device_ids(owner.pod_uid, resource_name, namespace, name)
+    if assignments is not None and ids:
         if nth >= len(ids):
             raise CNIError(Code.DEVICE_UNAVAILABLE, f"{who}: kubelet gave the pod {len(ids)} device(s) of "
                                                     f"{resource_name} but this is attachment #{nth + 1} of that resource")
-        return allocator.allocate(owner, bdf=ids[nth], pool=resource_name, source="checkpoint")
+        return allocator.allocate(owner, bdf=ids[nth], pool=resource_name, source=assignments.source or "kubelet")
     return allocator.allocate(owner, pool=resource_name, source="pool")

@@ -25,6 +25,15 @@ class ProcessKeys(KubeApiKeys, SriovKeys):
     a request's (one daemon, one hardware inventory, one set of watch caches); in thin mode the
     request's config is the process's, so they come from it. PROCESS_KEYS below lists them."""
 
+    # which devices the kubelet assigned to a pod: its PodResources API when this socket exists,
+    # else the checkpoint file `kubeletCheckpoint` (kubelet/assignments.py)
+    podResourcesSocket: str = Field(
+        default=defaults.POD_RESOURCES_SOCKET,
+        description="the kubelet's PodResources API: which VFs the kubelet gave the pod (checkpoint when absent)")
+    podResourcesTimeout: float = Field(
+        default=defaults.POD_RESOURCES_TIMEOUT, gt=0,
+        description="seconds one PodResources call (or one device plugin registration) may take")
+
 
 class MultusConf(ProcessKeys):  # the Kubernetes and SR-IOV node keys: ProcessKeys
     model_config = ConfigDict(extra="allow", populate_by_name=True)

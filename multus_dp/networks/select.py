@@ -33,7 +33,7 @@ REQUEST_CAPABILITIES = {"ips": ("ips", "ips"), "mac": ("mac", "mac"),
 # requests Multus also passes as CNI_ARGS, declared or not
 LEGACY_ARGS = {"ips": "IP", "mac": "MAC"}
 
-DeviceIdLookup = Callable[[str, str], list[str]]  # (pod uid, resource name) -> device IDs
+DeviceIdLookup = Callable[[str, str, str, str], list[str]]  # (pod uid, resource, namespace, name) -> device IDs
 
 
 class Selector:
@@ -276,8 +276,8 @@ class Selector:
         element's own deviceID; else none (the SR-IOV delegate allocates from its pool).
         The flag says whether the ID came from the kubelet's assignment."""
         resource = definition.resource_name
-        if resource and self.device_ids is not None and req.pod_uid:
-            ids = sorted(self.device_ids(req.pod_uid, resource))
+        if resource and self.device_ids is not None and (req.pod_uid or req.pod_name):
+            ids = sorted(self.device_ids(req.pod_uid, resource, req.pod_namespace, req.pod_name))
             if ids:
                 index = device_index.get(resource, 0)
                 if index >= len(ids):

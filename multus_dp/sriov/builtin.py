@@ -60,12 +60,20 @@ class SriovParts:
                 self._scanned = Inventory(self.settings.sysfsRoot)
             return self._scanned
 
+    def unassigned_members(self, pool: str) -> Sequence[str]:
+        """The pool's VFs multus-dp's own allocator may hand out: every VF the kubelet assigned
+        to some pod is left out (one allocation truth: those belong to the pods that requested
+        the resource)."""
+        vfs = self.pools.members(pool)
+        taken = self.assignments.assigned(pool) if vfs else set()
+        return [v for v in vfs if v not in taken]
+
     def allocator(self, state_dir: str) -> VfAllocator:
         """The VF records under `state_dir`, allocating from the pools."""
         with self._lock:
             allocator = self._allocators.get(state_dir)
             if allocator is None:
-                allocator = self._allocators[state_dir] = VfAllocator(state_dir, pools=self.pools.members)
+                allocator = self._allocators[state_dir] = VfAllocator(state_dir, pools=self.unassigned_members)
             return allocator
 
     def builtin(self, state_dir: str, invoker: DelegateInvoker) -> LazySriov:

@@ -266,6 +266,8 @@ class FakeSysfs:
     def set_up(self, ifname: str, up: bool = True) -> None:
         flags = self.root / "class/net" / ifname / "flags"
         flags.write_text(hex((int(flags.read_text(), 0) | IFF_UP) if up else (int(flags.read_text(), 0) & ~IFF_UP)) + "\n")
+        # a fake link has carrier whenever it is up
+        (self.root / "class/net" / ifname / "operstate").write_text("up\n" if up else "down\n")
 
     # --- reading back ------------------------------------------------------------------
     def driver_of(self, bdf: str) -> str | None:

@@ -96,7 +96,8 @@ class SriovLab:
 
     def add_nad(self, name: str, *, subnet: str | None = None, **config: Any) -> None:
         """A NetworkAttachmentDefinition of `"type": "sriov"` (sriov-cni's keys + mtu, bindVfio);
-        `subnet`: host-local IPAM in it (each node keeps its own leases)."""
+        `subnet`: host-local IPAM in it (each node keeps its own leases); `resource`: its
+        k8s.v1.cni.cncf.io/resourceName annotation."""
         self.nads[name] = {"cniVersion": "1.0.0", "name": name, "type": "sriov", **config,
                            **({"subnet": subnet} if subnet else {})}
 
@@ -121,11 +122,14 @@ class SriovNode:
         self.pods: list[LabPod] = []
 
     def _nad(self, name: str, config: dict[str, Any]) -> dict[str, Any]:
-        conf = {k: v for k, v in config.items() if k != "subnet"}
+        conf = {k: v for k, v in config.items() if k not in ("subnet", "resource")}
         if "subnet" in config:
             conf["ipam"] = self.ipam(config["subnet"])
+        metadata: dict[str, Any] = {"name": name, "namespace": "default"}
+        if "resource" in config:   # the NAD's k8s.v1.cni.cncf.io/resourceName annotation
+            metadata["annotations"] = {"k8s.v1.cni.cncf.io/resourceName": config["resource"]}
         return {"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
-                "metadata": {"name": name, "namespace": "default"}, "spec": {"config": json.dumps(conf)}}
+                "metadata": metadata, "spec": {"config": json.dumps(conf)}}
 
     def ipam(self, subnet: str) -> dict[str, Any]:
         return {"type": "host-local", "subnet": subnet, "dataDir": str(self.leases)}

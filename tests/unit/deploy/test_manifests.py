@@ -182,6 +182,8 @@ def test_daemon_config_is_accepted_by_the_daemon(tmp_path) -> None:
     config = load_config(str(path))
     assert config.socketPath == "/run/multus-dp/daemon.sock" and config.stateDir == "/var/lib/multus-dp"
     assert config.chrootDir == "/hostroot"
+    assert config.devicePlugin and config.kubeletDevicePluginsDir == "/var/lib/kubelet/device-plugins"
+    assert config.podResourcesSocket == "/var/lib/kubelet/pod-resources/kubelet.sock"
     daemonset = one("DaemonSet", "multus-dp")["spec"]["template"]["spec"]
     assert config.shutdownTimeout < daemonset["terminationGracePeriodSeconds"]
 
@@ -194,6 +196,32 @@ def test_pools_configmap_is_the_example_and_parses() -> None:
     resources = {d.obj["metadata"]["annotations"]["k8s.v1.cni.cncf.io/resourceName"]
                  for d in docs_of("NetworkAttachmentDefinition")}
     assert resources == set(config.names())
+
+
+def test_sriov_pods_request_one_device_per_attachment_of_the_pools_multus_dp_advertises() -> None:
+    """The device plugin advertises the pools; a pod asks the scheduler for as many VFs of a
+    resource as it has attachments whose NAD names that resource, so the kubelet assigns them."""
+    advertised = set(pools.parse(json.loads(configmap("multus-dp-pools")["config.json"])).names())
+    resource_of = {d.name: d.obj["metadata"]["annotations"]["k8s.v1.cni.cncf.io/resourceName"]
+                   for d in docs_of("NetworkAttachmentDefinition")}
+    checked = 0
+    for doc in docs_of("Pod"):
+        annotations = doc.obj["metadata"].get("annotations", {})
+        if NETWORKS_ANNOTATION not in annotations:
+            continue
+        wanted: dict[str, int] = {}
+        for sel in parse_networks_annotation(annotations[NETWORKS_ANNOTATION], "default", doc.name):
+            if sel.name in resource_of:
+                wanted[resource_of[sel.name]] = wanted.get(resource_of[sel.name], 0) + 1
+        limits: dict[str, int] = {}
+        for container in doc.obj["spec"]["containers"]:
+            for key, value in container.get("resources", {}).get("limits", {}).items():
+                if "/" in key:
+                    limits[key] = limits.get(key, 0) + int(value)
+        assert limits == wanted, doc.name
+        assert set(wanted) <= advertised, doc.name
+        checked += bool(wanted)
+    assert checked == 2   # the kernel-mode pod and the vFW
 
 
 def test_node_prep_configs_are_the_examples_and_parse(tmp_path) -> None:
@@ -262,11 +290,15 @@ def test_daemonset_mounts_every_path_multus_dp_uses() -> None:
         "/opt/cni/bin": conf.binDir, "/etc/cni/net.d": conf.cniConfigDir, "/var/lib/cni": "/var/lib/cni",
         "/run/netns": "/run/netns", "/sys": conf.sysfsRoot,
         "/var/lib/kubelet/device-plugins": conf.kubeletCheckpoint.rsplit("/", 1)[0],
+        config.kubeletDevicePluginsDir: config.kubeletDevicePluginsDir,
+        config.podResourcesSocket.rsplit("/", 1)[0]: conf.podResourcesSocket.rsplit("/", 1)[0],
         "/var/run/k8s.cni.cncf.io/devinfo": conf.deviceInfoDir, "/dev/vfio": "/dev/vfio",
     }
     for path, host in needed.items():
         assert path in mounts and host_path(path) == host, path
     assert next(m for m in daemon["volumeMounts"] if m["mountPath"] == "/run/netns")["mountPropagation"] == "HostToContainer"
+    # the device plugin creates its sockets there
+    assert not next(m for m in daemon["volumeMounts"] if m["mountPath"] == config.kubeletDevicePluginsDir).get("readOnly")
     assert mounts[conf.sriovPoolsConfig.rsplit("/", 1)[0]]["configMap"]["name"] == "multus-dp-pools"
     configmaps = {d.name for d in docs_of("ConfigMap", "multus-dp/")}
     assert {v["configMap"]["name"] for v in volumes.values() if "configMap" in v} == configmaps

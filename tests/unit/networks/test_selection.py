@@ -160,7 +160,12 @@ def test_device_ids_from_kubelet_assignment(world, tmp_path) -> None:
     world.add(nad("vf-net", {"cniVersion": "1.0.0", "type": "pa"}, namespace="ns1", resource="intel.com/sriov"))
 
     class Kubelet:  # the DeviceAssignments seam: what the kubelet gave each pod
-        def device_ids(self, pod_uid: str, resource: str) -> list[str]:
+        source = "test"
+
+        def assigned(self, resource: str) -> set[str]:
+            return set()
+
+        def device_ids(self, pod_uid: str, resource: str, namespace: str = "", name: str = "") -> list[str]:
             return {("uid-1", "intel.com/sriov"): ["0000:af:06.1", "0000:af:06.0"]}.get((pod_uid, resource), [])
 
     def factory(conf: MultusConf):
