@@ -65,9 +65,9 @@ class SimNic:
     def vf_bdf(self, index: int) -> str:
         return self.fs.vf_bdf(PF_BDF, index)
 
-    def add_nad(self, name: str, **config: Any) -> None:
+    def add_nad(self, name: str, resource: str | None = None, **config: Any) -> None:
         conf = {"cniVersion": "1.0.0", "type": "sriov", **config}
-        self._nads.append(nad(name, conf))
+        self._nads.append(nad(name, conf, resource=resource))
         (self.networks / "nads.json").write_text(json.dumps({"kind": "List", "items": self._nads}))
 
     def sriov_ipam(self, subnet: str) -> dict[str, Any]:
