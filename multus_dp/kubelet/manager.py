@@ -212,7 +212,7 @@ class DevicePluginManager:
         try:
             register(self.kubelet_socket, endpoint, pool.resource, self.settings.register_timeout)
         except grpc.RpcError as exc:
-            pool.register_error = f"{exc.code().name}: {exc.details()}"   # type: ignore[attr-defined]
+            pool.register_error = f"{exc.code().name}: {exc.details()}"
             log.warning("registering %s with the kubelet failed (%s); retrying", pool.resource, pool.register_error)
             return
         pool.registered_at, pool.register_error = time.time(), None

@@ -26,7 +26,7 @@ API_VERSION = "v1beta1"
 STREAM_POLL = 1.0
 
 
-class PoolEndpoint(pb_grpc.DevicePluginServicer):  # type: ignore[misc]  # generated base is untyped
+class PoolEndpoint(pb_grpc.DevicePluginServicer):
     def __init__(self, resource: str, socket_path: str, *, sysfs_root: str, dev_root: str = "/dev",
                  policy: str = "", max_streams: int = 4, taken: Callable[[str], bool] | None = None) -> None:
         self.resource = resource                 # "<prefix>/<resourceName>"

@@ -60,10 +60,10 @@ class PodResourcesClient:
             channel.close()
 
     def _fail(self, what: str, exc: grpc.RpcError) -> CNIError:
-        code = exc.code()   # type: ignore[attr-defined]
+        code = exc.code()
         return CNIError(Code.TRY_AGAIN_LATER if code == grpc.StatusCode.UNAVAILABLE else Code.INTERNAL,
                         f"kubelet PodResources {what} on {self.socket_path} failed: "
-                        f"{code.name}: {exc.details()}")   # type: ignore[attr-defined]
+                        f"{code.name}: {exc.details()}")
 
     def list_pods(self) -> list[PodDevices]:
         try:
@@ -81,7 +81,7 @@ class PodResourcesClient:
                 self.get_supported = True
                 return _pod_devices(resp.pod_resources)
             except grpc.RpcError as exc:
-                code = exc.code()   # type: ignore[attr-defined]
+                code = exc.code()
                 if code == grpc.StatusCode.UNIMPLEMENTED:
                     self.get_supported = False
                     log.info("kubelet PodResources has no Get (feature gate off): using List")
