@@ -23,9 +23,6 @@ DOCS = REPO / "docs"
 README_LIMIT = 12 * 1024
 COMMANDS = ("```sh\n./setup.sh && .venv/bin/multus-dp demo\n```\n",
             "```sh\n./setup.sh && .venv/bin/pytest\n```\n")
-# docs files other work of issue 18 adds; a link to one of them may dangle until it lands
-PENDING = {"docs/multus-compatibility.md", "docs/reliability.md",
-           "docs/scale.md", "docs/kubelet.md"}
 # pages that are not for readers (none now: configuration.md took in its notes)
 UNLISTED: set[str] = set()
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
@@ -76,8 +73,7 @@ def test_every_link_resolves_to_a_file_and_heading(path: Path) -> None:
         resolved = (path.parent / file_part).resolve() if file_part else path
         rel = str(resolved.relative_to(REPO)) if resolved.is_relative_to(REPO) else str(resolved)
         if not resolved.exists():
-            if rel not in PENDING:
-                problems.append(f"{target}: no such file")
+            problems.append(f"{target}: no such file")
             continue
         if anchor and resolved.is_file() and anchor not in anchors(resolved):
             problems.append(f"{target}: no heading #{anchor} in {rel}")
@@ -87,7 +83,7 @@ def test_every_link_resolves_to_a_file_and_heading(path: Path) -> None:
 def test_readme_links_every_docs_page() -> None:
     linked = {str((REPO / t.partition("#")[0]).resolve().relative_to(REPO)) for t in LINK.findall(README.read_text())
               if not re.match(r"[a-z]+:", t)}
-    pages = {str(p.relative_to(REPO)) for p in DOCS.glob("*.md")} | PENDING
+    pages = {str(p.relative_to(REPO)) for p in DOCS.glob("*.md")}
     assert pages - UNLISTED - linked == set()
     assert "docs/development/README.md" in linked
 
