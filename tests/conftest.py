@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.fakeplugin import FakePluginDir
+from tests.support.kubelet_standin import KubeletStandin, short_dir
 from tests.support.netns import NetLab
 from tests.support.prereq import require_root
 
@@ -33,3 +36,12 @@ def netlab():
         yield lab
     finally:
         lab.cleanup()
+
+
+@pytest.fixture
+def kubelet() -> Iterator[KubeletStandin]:
+    """A kubelet stand-in (Registration + PodResources over real gRPC) in a short temp dir."""
+    standin = KubeletStandin(short_dir()).start()
+    yield standin
+    standin.stop()
+    shutil.rmtree(standin.plugins_dir.parent, ignore_errors=True)

@@ -4,26 +4,16 @@ allocator never hands a kubelet-assigned VF to a pod that did not request the re
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from multus_dp.hardware.allocator import VfAllocator
-from tests.support.kubelet_standin import KubeletStandin, short_dir
+from tests.support.kubelet_standin import KubeletStandin
 from tests.support.prereq import require_cni_plugins
 from tests.support.simnic import SimNic
 
 KERNEL, DPDK = "intel.com/sriov_kernel", "intel.com/sriov_dpdk"
-
-
-@pytest.fixture
-def kubelet() -> Iterator[KubeletStandin]:
-    standin = KubeletStandin(short_dir()).start()
-    yield standin
-    standin.stop()
-    shutil.rmtree(standin.plugins_dir.parent, ignore_errors=True)
 
 
 @pytest.fixture

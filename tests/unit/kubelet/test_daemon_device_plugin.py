@@ -23,14 +23,6 @@ RES = "intel.com/sriov_net"
 
 
 @pytest.fixture
-def kubelet() -> Iterator[KubeletStandin]:
-    standin = KubeletStandin(short_dir()).start()
-    yield standin
-    standin.stop()
-    shutil.rmtree(standin.plugins_dir.parent, ignore_errors=True)
-
-
-@pytest.fixture
 def run_dir() -> Iterator[Path]:
     path = short_dir()   # the daemon's socket path must fit in 107 bytes too
     yield path

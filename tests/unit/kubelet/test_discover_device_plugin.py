@@ -3,26 +3,16 @@ healthy/unhealthy) and who holds which VF (the kubelet's PodResources, a stand-i
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from multus_dp.cli import main
 from tests.support.fakesysfs import FakeSysfs
-from tests.support.kubelet_standin import KubeletStandin, short_dir
+from tests.support.kubelet_standin import KubeletStandin
 
 pytestmark = pytest.mark.unit
 PF = "0000:3b:00.0"
-
-
-@pytest.fixture
-def kubelet() -> Iterator[KubeletStandin]:
-    standin = KubeletStandin(short_dir()).start()
-    yield standin
-    standin.stop()
-    shutil.rmtree(standin.plugins_dir.parent, ignore_errors=True)
 
 
 def test_discover_shows_advertised_health_and_holders(tmp_path: Path, kubelet: KubeletStandin, capsys) -> None:

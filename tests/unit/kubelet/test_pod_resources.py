@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,14 +18,6 @@ pytestmark = pytest.mark.unit
 
 RES = "intel.com/sriov_net"
 ANN = "k8s.v1.cni.cncf.io/networks"
-
-
-@pytest.fixture
-def kubelet() -> Iterator[KubeletStandin]:
-    standin = KubeletStandin(short_dir()).start()
-    yield standin
-    standin.stop()
-    shutil.rmtree(standin.plugins_dir.parent, ignore_errors=True)
 
 
 def write_checkpoint(path: Path, uid: str, resource: str, ids: list[str]) -> None:
