@@ -9,6 +9,7 @@ checks and stop hooks. Everything else in the daemon only sees the resulting Pro
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from multus_dp import logs
@@ -54,7 +55,7 @@ def build_context(config: DaemonConfig, metrics: DaemonMetrics) -> ProcessContex
         metrics.kube = kube.metrics   # the API load, publish backlog and cache sizes on /metrics and /status
     context.ready_checks.append(hardware.not_ready)
     context.stop_hooks.append(hardware.stop)
-    _device_plugins(config, hardware, context)
+    _device_plugins(config, hardware, context, node_prep.sriov_problem)
     node_prep.start()
     context.stop_hooks.append(node_prep.stop)
     if os.path.exists(config.sriovPoolsConfig):
@@ -63,14 +64,15 @@ def build_context(config: DaemonConfig, metrics: DaemonMetrics) -> ProcessContex
     return context
 
 
-def _device_plugins(config: DaemonConfig, hardware: _Hardware, context: ProcessContext) -> None:
+def _device_plugins(config: DaemonConfig, hardware: _Hardware, context: ProcessContext,
+                    not_ready: Callable[[], str | None]) -> None:
     """The kubelet device plugins of the VF pools (unless `devicePlugin: false`; stopped with
     the context's stop hooks) and their state for `multus-dp status`."""
     from multus_dp.kubelet.start import device_plugin_status, start_device_plugins
 
     manager = None
     if hardware.inventory is not None:
-        manager = start_device_plugins(config, hardware.inventory, context.stop_hooks)
+        manager = start_device_plugins(config, hardware.inventory, context.stop_hooks, not_ready)
     elif config.devicePlugin:
         log.error("no device plugins: %s", hardware.not_ready())
     context.status_extras["kubelet"] = lambda: device_plugin_status(config, manager)

@@ -20,7 +20,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import grpc
@@ -73,8 +73,10 @@ class ManagerSettings:
 
 class DevicePluginManager:
     def __init__(self, settings: ManagerSettings, inventory: Inventory,
-                 allocator: VfAllocator | None = None) -> None:
+                 allocator: VfAllocator | None = None, not_ready: Callable[[], str | None] | None = None) -> None:
         self.settings = settings
+        # SR-IOV not ready on this node (node-prep running or failed): nothing is advertised healthy
+        self.not_ready = not_ready or (lambda: None)
         self.inventory = inventory
         self.allocator = allocator or VfAllocator(settings.state_dir)
         self.kubelet_socket = os.path.join(settings.plugins_dir, KUBELET_SOCKET)
@@ -230,9 +232,12 @@ class DevicePluginManager:
                 link[pf_bdf] = dv.pf_link_down(root, model, pf_bdf)
             return link[pf_bdf]
 
+        not_ready = self.not_ready()
         for resource, pool in self._pools.items():
             pool.known.update(assigned.get(resource, []))
             devices = dv.evaluate(resource, pool.known, model, self._config, ours=ours, link_down=link_down)
+            if not_ready:
+                devices = [replace(d, problem=d.problem or f"SR-IOV not ready: {not_ready}") for d in devices]
             if pool.endpoint.update(devices):
                 bad = [f"{d.bdf} ({d.problem})" for d in devices if not d.healthy]
                 log.info("%s: %d device(s), unhealthy: %s", resource, len(devices), ", ".join(bad) or "none")

@@ -14,8 +14,8 @@ if TYPE_CHECKING:
 log = logs.get("kubelet")
 
 
-def start_device_plugins(config: DaemonConfig, inventory: Inventory,
-                         stop_hooks: list[Callable[[], None]]) -> DevicePluginManager | None:
+def start_device_plugins(config: DaemonConfig, inventory: Inventory, stop_hooks: list[Callable[[], None]],
+                         not_ready: Callable[[], str | None] | None = None) -> DevicePluginManager | None:
     """One device plugin endpoint per pool of `sriovPoolsConfig`, registered with the kubelet
     (None when `devicePlugin` is false). Its stop (remove our sockets) joins `stop_hooks`."""
     if not config.devicePlugin:
@@ -26,7 +26,8 @@ def start_device_plugins(config: DaemonConfig, inventory: Inventory,
 
     manager = DevicePluginManager(ManagerSettings(
         plugins_dir=config.kubeletDevicePluginsDir, pools_path=config.sriovPoolsConfig, state_dir=config.stateDir,
-        resync_interval=config.devicePluginResyncInterval, register_timeout=config.podResourcesTimeout), inventory)
+        resync_interval=config.devicePluginResyncInterval, register_timeout=config.podResourcesTimeout), inventory,
+        not_ready=not_ready)
     manager.start()
     stop_hooks.append(manager.stop)
     return manager

@@ -344,3 +344,33 @@ def test_two_pools_sharing_a_resource_name_advertise_the_first_and_say_why(node:
     assert [p["resource"] for p in status["pools"]] == [NET]
     assert "share the resourceName 'sriov_net'" in status["configError"]
     assert all(r.resource_name != "example.org/sriov_net" for r in node.standin.registrations[before:])
+
+
+def test_nothing_is_advertised_healthy_while_node_prep_failed(tmp_path: Path) -> None:
+    """SR-IOV trouble (node-prep failed or still running) keeps the pools' devices Unhealthy,
+    so the scheduler places no VF pod here; fixed, they come back without a restart."""
+    from multus_dp.hardware.nodeprep_state import FAILED, OK, NodePrepState, NodePrepWatch, write
+
+    fs = FakeSysfs(tmp_path / "fs")
+    fs.add_pf(PF_A, netdev="ens1f0", total_vfs=4, num_vfs=4, numa_node=0)
+    fs.set_up("ens1f0")
+    pools_file = tmp_path / "pools.json"
+    pools_file.write_text(json.dumps(POOLS))
+    state = tmp_path / "state"
+    write(str(state), NodePrepState(FAILED, "node.yaml", "ens9f0: no PF named ens9f0 on this node"))
+    standin = KubeletStandin(short_dir()).start()
+    manager = DevicePluginManager(ManagerSettings(
+        plugins_dir=str(standin.plugins_dir), pools_path=str(pools_file), state_dir=str(state),
+        resync_interval=0.1, dev_root=str(fs.dev_root)), Inventory(str(fs.root)),
+        not_ready=NodePrepWatch(str(state)).sriov_problem)
+    manager.start()
+    try:
+        standin.wait_registered(NET)
+        watch = standin.plugin(NET).watch()
+        watch.wait_for(lambda d: len(d) == 4 and not healthy(d))   # the kubelet sees 4 VFs, none to give
+        write(str(state), NodePrepState(OK, "node.yaml"))
+        watch.wait_for(lambda d: len(healthy(d)) == 4, timeout=5.0)
+    finally:
+        manager.stop()
+        standin.stop()
+        shutil.rmtree(standin.plugins_dir.parent, ignore_errors=True)
