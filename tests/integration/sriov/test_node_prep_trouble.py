@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from multus_dp.hardware.nodeprep_state import FAILED, OK, NodePrepState, write
 from tests.support.daemonnic import DaemonNode
 from tests.support.daemonproc import require_shim
 from tests.support.prereq import require_cni_plugins
@@ -22,10 +21,13 @@ from tests.support.prereq import require_cni_plugins
 def node(netlab, tmp_path: Path):
     cni_dir = require_cni_plugins("bridge", "host-local")
     node = DaemonNode(netlab, tmp_path, cni_dir, require_shim(), vfs=2, nodePrepPollInterval=0.2)
-    # what the DaemonSet's node-prep container leaves when the node does not match its config
-    write(str(node.state), NodePrepState(FAILED, "/etc/multus-dp/node-prep/worker-1.yaml",
-                                         "ens9f0: no PF named ens9f0 on this node", time.time(), time.time(),
-                                         ["ens9f0"]))
+    # a bad node-prep config for this node (a PF it does not have), run as the DaemonSet's
+    # node-prep container runs it: it fails and records why
+    bad = tmp_path / "worker-1.yaml"
+    bad.write_text(f"stateDir: {node.state}\nsysfsRoot: {node.sysfs}\npfs:\n- {{name: ens9f0, numVfs: 2}}\n")
+    prep = subprocess.run([sys.executable, "-m", "multus_dp", "node-prep", "--config", str(bad)],
+                          capture_output=True, text=True, timeout=60)
+    assert prep.returncode == 1, prep.stdout + prep.stderr
     node.daemon.start()
     yield node
     node.daemon.terminate()
@@ -41,8 +43,9 @@ def status(node: DaemonNode) -> dict:
 def test_a_failed_node_prep_keeps_only_sr_iov_away(node: DaemonNode, netlab) -> None:
     daemon = status(node)["daemon"]
     assert daemon["ready"] is True
-    assert daemon["sriov"] == {"ready": False, "reason": "node-prep (/etc/multus-dp/node-prep/worker-1.yaml) "
-                                                         "failed: ens9f0: no PF named ens9f0 on this node"}
+    assert daemon["sriov"]["ready"] is False
+    assert daemon["sriov"]["reason"].startswith(f"node-prep ({node.root / 'worker-1.yaml'}) failed: ens9f0: "
+                                                "find PF: no PF named ens9f0 on this node")
     plain = netlab.add_netns()
     added = node.call("ADD", "plain", f"/var/run/netns/{plain}", node.body([]))
     assert added.returncode == 0, added.stdout
@@ -54,13 +57,17 @@ def test_a_failed_node_prep_keeps_only_sr_iov_away(node: DaemonNode, netlab) -> 
     assert refused.returncode == 1
     error = json.loads(refused.stdout)
     assert error["code"] == 108
-    assert "SR-IOV is not ready on this node: node-prep (/etc/multus-dp/node-prep/worker-1.yaml) failed: " \
-           "ens9f0: no PF named ens9f0" in error["msg"]
+    assert f"SR-IOV is not ready on this node: node-prep ({node.root / 'worker-1.yaml'}) failed: " \
+           "ens9f0: find PF: no PF named ens9f0" in error["msg"]
     assert "pod chaos/vfpod, network chaos/vf-net" in error["msg"]
     assert node.leftovers([vf_pod]) == []    # the refused ADD was rolled back whole
 
-    write(str(node.state), NodePrepState(OK, "/etc/multus-dp/node-prep/worker-1.yaml", None, time.time(),
-                                         time.time()))
+    # the config fixed (nothing to prepare on this node): node-prep records success
+    bad = node.root / "worker-1.yaml"
+    bad.write_text(f"stateDir: {node.state}\nsysfsRoot: {node.sysfs}\npfs: []\n")
+    prep = subprocess.run([sys.executable, "-m", "multus_dp", "node-prep", "--config", str(bad)],
+                          capture_output=True, text=True, timeout=60)
+    assert prep.returncode == 0, prep.stdout + prep.stderr
     deadline = time.monotonic() + 10
     while status(node)["daemon"]["sriov"]["ready"] is not True:
         assert time.monotonic() < deadline, "SR-IOV never became ready after node-prep succeeded"
