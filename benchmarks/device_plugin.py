@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -29,6 +27,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from benchmarks.stamp import run_fields, write_result  # noqa: E402
 from benchmarks.stats import summary  # noqa: E402
 from multus_dp.base import defaults  # noqa: E402
 from multus_dp.hardware.inventory import Inventory  # noqa: E402
@@ -147,13 +146,9 @@ def main() -> int:
         "benchmark": "device_plugin", "pfs": len(PFS), "vfs_per_pf": VFS_PER_PF, "unplug_rounds": args.rounds,
         "allocate_rounds": args.allocs, "resync_interval_s": defaults.DEVICE_PLUGIN_RESYNC_INTERVAL,
         "udev_debounce_s": 0.25, "unit": "ms", "results": results,
-        "python": sys.executable, "python_version": platform.python_version(),
-        "kernel": platform.release(), "cpus": os.cpu_count(),
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **run_fields(),
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "device_plugin.json").write_text(json.dumps(record, indent=2) + "\n")
+    write_result(str(args.out), "device_plugin", record)
     for name, s in results.items():
         print(f"{name:30s} median {s['median']:8.3f} ms  p95 {s['p95']:8.3f} ms  max {s['max']:8.3f} ms")
     return 0

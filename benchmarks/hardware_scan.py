@@ -11,9 +11,6 @@ Writes benchmarks/results/hardware_scan.json. No root needed.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -22,6 +19,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from benchmarks.stamp import run_fields, write_result  # noqa: E402
 from benchmarks.stats import summary  # noqa: E402
 from multus_dp.hardware import pools, sysfs  # noqa: E402
 from tests.support.fakesysfs import FakeSysfs  # noqa: E402
@@ -70,13 +68,9 @@ def main() -> int:
     record = {
         "benchmark": "hardware_scan", "pfs": len(PFS), "vfs_per_pf": VFS_PER_PF, "rounds": args.rounds,
         "unit": "ms", "results": results,
-        "python": sys.executable, "python_version": platform.python_version(),
-        "kernel": platform.release(), "cpus": os.cpu_count(),
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **run_fields(),
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "hardware_scan.json").write_text(json.dumps(record, indent=2) + "\n")
+    write_result(str(args.out), "hardware_scan", record)
     for name, s in results.items():
         print(f"{name:16s} median {s['median']:8.3f} ms   p95 {s['p95']:8.3f} ms   (n={s['n']})")
     return 0

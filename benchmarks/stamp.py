@@ -66,3 +66,21 @@ def one_line(s: dict[str, Any]) -> str:
     m, v = s["machine"], s["versions"]
     return (f"{s['date']} · {m['hostname']} · {m['cpu']} × {m['cores']} cores · Linux {m['kernel']} · "
             f"multus-dp {v['multus-dp']} ({v['git']}) · Python {v['python']} · {v['cni_plugins']}")
+
+
+def run_fields() -> dict[str, Any]:
+    """Where and when a micro-benchmark ran, as the flat fields of its result file."""
+    import sys
+    import time
+
+    return {"python": sys.executable, "python_version": platform.python_version(), "kernel": platform.release(),
+            "cpus": os.cpu_count(), "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def write_result(out_dir: str, name: str, record: dict[str, Any]) -> None:
+    """`<out_dir>/<name>.json`, indented, the directory made when missing."""
+    import json
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")

@@ -15,6 +15,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from multus_dp.base.fileio import atomic_write
+from multus_dp.base.jsonin import decode
 
 STATE_FILE = "node-prep.json"
 RUNNING, OK, FAILED = "running", "ok", "failed"
@@ -50,12 +51,12 @@ def read(state_dir: str) -> NodePrepState | None:
     """The recorded state; None when node-prep never ran here. A file that cannot be read or
     parsed counts as a failure: SR-IOV must not look ready on a half-written record."""
     try:
-        with open(path_in(state_dir), encoding="utf-8") as fh:
-            data = json.load(fh)
+        with open(path_in(state_dir), "rb") as fh:
+            data = decode(fh.read())
         return NodePrepState(**{k: v for k, v in data.items() if k in NodePrepState.__dataclass_fields__})
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, TypeError) as exc:
+    except (OSError, ValueError, TypeError, AttributeError) as exc:  # not an object of our fields
         return NodePrepState(FAILED, path_in(state_dir), f"its record {path_in(state_dir)} is unreadable: {exc}")
 
 
