@@ -190,7 +190,10 @@ int main(int argc, char **argv)
 	/* EAL's log on stderr: stdout carries the JSON counters */
 	rte_openlog_stream(stderr);
 	if (rte_eal_init(eal_argc, eal_argv) < 0) {
-		fprintf(stderr, "multus-dp-vfw: EAL initialisation failed: %s\n", rte_strerror(rte_errno));
+		fprintf(stderr, "multus-dp-vfw: EAL initialisation failed: %s; EAL arguments:", rte_strerror(rte_errno));
+		for (int i = 1; i < eal_argc; i++)
+			fprintf(stderr, " %s", eal_argv[i]);
+		fputc('\n', stderr);
 		return VFW_EXIT_RUNTIME;
 	}
 	app.timeline.eal_init_done = vfw_now_ns();
