@@ -212,3 +212,28 @@ def rule_counts(stats: dict) -> dict[int, int]:
 def run_vfw(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """A short-lived run (usage and input errors, --print-eal-args)."""
     return subprocess.run([str(VFW_BINARY), *args], capture_output=True, text=True, timeout=timeout)
+
+
+def assert_stats_contract(stats: dict, rules: int) -> None:
+    """The stats JSON of the vFW contract (docs/vfw.md): the keys the lab scenario and the
+    time-to-first-packet benchmark read, with their types."""
+    assert set(stats["ports"]) == {"wan", "lan"}
+    for port in stats["ports"].values():
+        for key in ("rx", "tx", "dropped", "arp", "portId"):
+            assert isinstance(port[key], int) and port[key] >= 0, key
+        assert isinstance(port["pci"], str) and port["pci"]
+    assert len(stats["rules"]) == rules
+    for rule in stats["rules"]:
+        assert isinstance(rule["line"], int) and isinstance(rule["rule"], str)
+        assert rule["action"] in ("allow", "deny") and rule["rule"].startswith(rule["action"])
+        assert isinstance(rule["packets"], int) and isinstance(rule["bytes"], int)
+    assert stats["default"]["action"] in ("allow", "deny")
+    assert isinstance(stats["default"]["packets"], int) and isinstance(stats["default"]["bytes"], int)
+    assert isinstance(stats["forwarded"], int) and isinstance(stats["denied"], int)
+    timeline = stats["timeline"]
+    steps = [timeline[k] for k in ("start", "ealInitDone", "portsStarted", "linksUp")]
+    assert all(isinstance(t, int) for t in steps) and steps == sorted(steps)
+    # CLOCK_REALTIME nanoseconds: comparable with time.time_ns() of another process
+    assert abs(timeline["start"] - time.time_ns()) < 3600 * 10**9
+    first = timeline["firstForwarded"]
+    assert first is None or (isinstance(first, int) and first >= timeline["portsStarted"])

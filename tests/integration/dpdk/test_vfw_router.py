@@ -10,8 +10,8 @@ import pytest
 
 from tests.support.netns import NetLab, ip
 from tests.support.prereq import require_root
-from tests.support.vfw import (CLIENT_IP, SERVER_IP, FlowServer, VfwProcess, VfwTopology, flow, require_vfw,
-                               rule_counts)
+from tests.support.vfw import (CLIENT_IP, SERVER_IP, FlowServer, VfwProcess, VfwTopology, assert_stats_contract,
+                               flow, require_vfw, rule_counts)
 
 RULES = """\
 # the module's policy: stateless, so each direction has its rule
@@ -150,3 +150,13 @@ def test_a_destination_in_neither_subnet_is_not_routed(router) -> None:
     assert router.client.ping("192.0.2.1", wait=1).returncode != 0
     after = router.vfw.stats()
     assert after["drops"]["noRoute"] - before["drops"]["noRoute"] == 1
+
+
+def test_sigusr1_dumps_the_contract_json(router) -> None:
+    router.client.ping(SERVER_IP)
+    stats = router.vfw.stats()
+    assert_stats_contract(stats, rules=8)
+    assert [r["line"] for r in stats["rules"]] == list(range(3, 11))
+    assert stats["rules"][3]["rule"] == "allow udp from 10.200.0.10 to 10.100.0.0/24", "comment and blanks dropped"
+    assert stats["ports"]["wan"]["pci"] == "net_af_packet0" and stats["ports"]["lan"]["portId"] == 1
+    assert stats["ports"]["wan"]["linkUp"] and stats["timeline"]["firstForwarded"] is not None
