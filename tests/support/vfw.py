@@ -67,7 +67,8 @@ class Pod:
         return subprocess.Popen(["ip", "netns", "exec", self.netns, *cmd], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
 
-    def ping(self, dst: str, count: int = 1, ttl: int | None = None, wait: float = 2) -> subprocess.CompletedProcess[str]:
+    def ping(self, dst: str, count: int = 1, ttl: int | None = None,
+             wait: float = 2) -> subprocess.CompletedProcess[str]:
         args = ["ping", "-n", "-c", str(count), "-i", "0.2", "-W", str(wait)]
         if ttl is not None:
             args += ["-t", str(ttl)]
@@ -92,7 +93,8 @@ class FlowServer:
         self.proc = pod.popen(PYTHON, str(FLOW_SCRIPT), f"{kind}-server", str(port), str(seconds))
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().strip()
-        assert line == "READY", f"flow server did not start: {line} {self.proc.stderr.read() if self.proc.stderr else ''}"
+        errors = self.proc.stderr.read() if line != "READY" and self.proc.stderr else ""
+        assert line == "READY", f"flow server did not start: {line} {errors}"
 
     def received(self) -> list[str]:
         self.proc.terminate()
@@ -111,11 +113,15 @@ class VfwTopology:
 
     def __init__(self, lab: NetLab) -> None:
         self.lab = lab
-        self.client = self._pod(CLIENT_IP, WAN_ADDRESS)
-        self.wan_if = self._host_end
-        self.server = self._pod(SERVER_IP, LAN_ADDRESS)
-        self.lan_if = self._host_end
         self.file_prefix = f"vfw-{lab.prefix}"
+        try:
+            self.client = self._pod(CLIENT_IP, WAN_ADDRESS)
+            self.wan_if = self._host_end
+            self.server = self._pod(SERVER_IP, LAN_ADDRESS)
+            self.lan_if = self._host_end
+        except BaseException:
+            lab.cleanup()
+            raise
 
     def _pod(self, address: str, gateway: str) -> Pod:
         netns = self.lab.add_netns()
@@ -202,6 +208,14 @@ class VfwProcess:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+    def close(self) -> None:
+        """Teardown: a clean stop if it still runs, SIGKILL if that does not work."""
+        try:
+            self.stop()
+        except subprocess.TimeoutExpired:
+            pass
+        self.kill()
 
 
 def rule_counts(stats: dict) -> dict[int, int]:

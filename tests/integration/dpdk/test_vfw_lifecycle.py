@@ -11,7 +11,8 @@ import pytest
 
 from tests.support.netns import NetLab
 from tests.support.prereq import require_root
-from tests.support.vfw import DPDK_RUN_DIR, SERVER_IP, STATS_TIMEOUT, VfwProcess, VfwTopology, assert_stats_contract, require_vfw
+from tests.support.vfw import (DPDK_RUN_DIR, SERVER_IP, STATS_TIMEOUT, VfwProcess, VfwTopology, assert_stats_contract,
+                               require_vfw)
 
 
 @pytest.fixture(scope="module")

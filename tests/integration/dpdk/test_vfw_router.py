@@ -50,7 +50,7 @@ def router(tmp_path_factory) -> Router:
         yield Router(topo, vfw)
     finally:
         if vfw is not None:
-            vfw.kill()
+            vfw.close()
         topo.cleanup()
 
 
