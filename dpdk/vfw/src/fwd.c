@@ -241,7 +241,8 @@ static void handle_ipv4(struct vfw_app *app, int in_side, struct rte_mbuf *m)
 		if (!out && vfw_cidr_contains(&app->port[s].subnet, dst))
 			out = &app->port[s];
 	}
-	if (!out) {
+	/* not to a host: the subnet's network or broadcast address */
+	if (!out || (dst & ~out->subnet.mask) == 0 || (dst | out->subnet.mask) == 0xffffffffu) {
 		drop(in, m, &app->drops.no_route);
 		return;
 	}

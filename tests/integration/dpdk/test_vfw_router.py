@@ -145,11 +145,14 @@ def test_a_flow_no_rule_matches_gets_the_default_deny(router) -> None:
     assert after["denied"] - before["denied"] == 1
 
 
-def test_a_destination_in_neither_subnet_is_not_routed(router) -> None:
+@pytest.mark.parametrize("destination", ["192.0.2.1", "10.200.0.255", "10.200.0.0"],
+                         ids=["neither-subnet", "subnet-broadcast", "subnet-network"])
+def test_a_destination_that_is_not_a_host_of_either_side_is_not_routed(router, destination) -> None:
     before = router.vfw.stats()
-    assert router.client.ping("192.0.2.1", wait=1).returncode != 0
+    assert router.client.ping(destination, wait=1).returncode != 0
     after = router.vfw.stats()
     assert after["drops"]["noRoute"] - before["drops"]["noRoute"] == 1
+    assert after["forwarded"] == before["forwarded"]
 
 
 def test_sigusr1_dumps_the_contract_json(router) -> None:
