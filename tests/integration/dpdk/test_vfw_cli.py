@@ -16,7 +16,7 @@ import pytest
 from multus_dp.networks.attachment import Attachment
 from multus_dp.networks.status import status_entry
 from tests.support.prereq import require_root
-from tests.support.vfw import DPDK_RUN_DIR, LAN_ADDRESS, WAN_ADDRESS, require_vfw, run_vfw
+from tests.support.vfw import DPDK_RUN_DIR, LAN_ADDRESS, REPO, WAN_ADDRESS, require_vfw, run_vfw
 from tests.unit.deploy.eal import STATUS_KEY, downward_file
 
 HELPER = str(Path(sys.executable).parent / "multus-dp-eal")
@@ -135,7 +135,9 @@ def test_ports_from_device_info_files(tmp_path) -> None:
     for name, ifname, vf in (("wan", "net1", WAN_VF), ("lan", "net2", LAN_VF)):
         (devinfo / f"vfw-{name}-{cid}_{ifname}").write_text(json.dumps(
             {"type": "pci", "version": "1.1.0", "pci": {"pci-address": vf, "pf-pci-address": PF}}))
-    proc = run_vfw("--wan", "net1", "--lan", "net2", *ADDRESSES, "--device-info", str(devinfo), "--eal-helper", HELPER,
+    # the helper's file itself (executable, standard library only) serves as --eal-helper too
+    script = str(REPO / "dpdk" / "multus_dp_eal.py")
+    proc = run_vfw("--wan", "net1", "--lan", "net2", *ADDRESSES, "--device-info", str(devinfo), "--eal-helper", script,
                    "--print-eal-args")
     assert proc.returncode == 0, proc.stderr
     shown = json.loads(proc.stdout)
