@@ -4,7 +4,6 @@ vFW process serves the whole module (an EAL start per test would dominate); ever
 about counter deltas, so the tests do not depend on their order."""
 from __future__ import annotations
 
-
 import pytest
 
 from tests.support.netns import NetLab, ip
