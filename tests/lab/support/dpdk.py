@@ -17,16 +17,20 @@ SCHED_IDLE (`chrt --idle 0`): it polls only while nothing else wants the CPU.
 from __future__ import annotations
 
 import glob
+import json
 import os
 import re
 import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
+
+import pytest
 
 from tests.support.prereq import require
 
@@ -216,3 +220,89 @@ def testpmd_icmpecho(lab: DpdkLab, eal_args: list[str], log: Path) -> DpdkProces
             "--forward-mode=icmpecho", "--total-num-mbufs=2048", "--nb-cores=1"]
     # non-interactive testpmd forwards until a line arrives on its stdin
     return DpdkProcess(argv, log, stdin_pipe=True).start()
+
+
+# ---- what a pod sees, and the vFW ------------------------------------------------------------
+NETWORK_STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"
+EAL_HELPER = Path(sys.executable).parent / "multus-dp-eal"      # the venv's console script
+VFW_IDLE_SLEEP_US = int(os.environ.get("MULTUS_DP_LAB_VFW_IDLE_SLEEP_US", "200"))
+
+
+def write_podinfo(path: Path, network_status: list[dict[str, Any]]) -> Path:
+    """The downward-API annotations file kubelet would mount in the pod: `key="Go-quoted value"`
+    (json.dumps quotes an ASCII string as Go's %q does)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{NETWORK_STATUS_ANNOTATION}={json.dumps(json.dumps(network_status))}\n")
+    return path
+
+
+def eal_args(annotations: Path, *networks: str) -> list[str]:
+    """`-a <pci>` for NETWORKS as the multus-dp-eal helper computes them in the pod."""
+    argv = [str(EAL_HELPER), "--annotations", str(annotations), "--format", "json", "--quiet"]
+    for network in networks:
+        argv += ["--network", network]
+    done = subprocess.run(argv, capture_output=True, text=True)
+    assert done.returncode == 0, f"multus-dp-eal failed ({done.returncode}): {done.stderr}"
+    args: list[str] = json.loads(done.stdout)["eal"]
+    return args
+
+
+@dataclass
+class Vfw(DpdkProcess):
+    """multus-dp-vfw in a pod's netns; its stats file read after SIGUSR1."""
+
+    stats_file: Path = Path()
+    ready_file: Path = Path()
+
+    def wait_ready(self, timeout_s: float = START_TIMEOUT_S) -> dict[str, Any]:
+        """Until both ports are started and their links are up (the ready file)."""
+        deadline = time.monotonic() + timeout_s
+        while not self.ready_file.exists():
+            if not self.running():
+                raise AssertionError(f"the vFW exited ({self.proc and self.proc.returncode}) before it was "
+                                     f"ready:\n{self.output()[-4000:]}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the vFW not ready after {timeout_s} s:\n{self.output()[-4000:]}")
+            time.sleep(0.2)
+        ready: dict[str, Any] = json.loads(self.ready_file.read_text())
+        return ready
+
+    def stats(self, timeout_s: float = 30.0) -> dict[str, Any]:
+        """SIGUSR1, then the counters it writes (atomically) between poll rounds."""
+        self.stats_file.unlink(missing_ok=True)
+        self.signal(signal.SIGUSR1)
+        deadline = time.monotonic() + timeout_s
+        while not self.stats_file.exists():
+            assert self.running(), f"the vFW exited:\n{self.output()[-4000:]}"
+            assert time.monotonic() < deadline, f"no stats from the vFW {timeout_s} s after SIGUSR1"
+            time.sleep(0.1)
+        counters: dict[str, Any] = json.loads(self.stats_file.read_text())
+        return counters
+
+    def final_stats(self) -> dict[str, Any]:
+        """The counters it wrote at exit."""
+        counters: dict[str, Any] = json.loads(self.stats_file.read_text())
+        return counters
+
+
+def start_vfw(lab: DpdkLab, *, netns: str, wan: str, lan: str, wan_address: str, lan_address: str,
+              annotations: Path, rules: Path, work: Path, eal_extra: list[str] | None = None) -> Vfw:
+    """The vFW as its pod would start it: ports by network name from the pod's annotations."""
+    work.mkdir(parents=True, exist_ok=True)
+    stats, ready = work / "vfw-stats.json", work / "vfw-ready.json"
+    for stale in (stats, ready):
+        stale.unlink(missing_ok=True)
+    argv = ["ip", "netns", "exec", netns, str(lab.require_vfw()),
+            "--wan", wan, "--lan", lan, "--wan-address", wan_address, "--lan-address", lan_address,
+            "--annotations", str(annotations), "--eal-helper", str(EAL_HELPER), "--rules", str(rules),
+            "--stats-file", str(stats), "--ready-file", str(ready), "--idle-sleep-us", str(VFW_IDLE_SLEEP_US),
+            "--", "-l", "0", *EAL_COMMON, *(eal_extra or [])]
+    vfw = Vfw(argv, work / "vfw.log", stats_file=stats, ready_file=ready)
+    vfw.start()
+    return vfw
+
+
+@pytest.fixture(scope="session")
+def dpdk_lab() -> DpdkLab:
+    """The guest made ready for DPDK once per session (trimmed PMD directory, hugepages)."""
+    return prepare()

@@ -96,8 +96,8 @@ class SriovLab:
 
     def add_nad(self, name: str, *, subnet: str | None = None, **config: Any) -> None:
         """A NetworkAttachmentDefinition of `"type": "sriov"` (sriov-cni's keys + mtu, bindVfio);
-        `subnet`: host-local IPAM in it (each node keeps its own leases); `resource`: its
-        k8s.v1.cni.cncf.io/resourceName annotation."""
+        `subnet`: host-local IPAM in it (each node keeps its own leases), `routes` (with a subnet):
+        host-local's routes; `resource`: its k8s.v1.cni.cncf.io/resourceName annotation."""
         self.nads[name] = {"cniVersion": "1.0.0", "name": name, "type": "sriov", **config,
                            **({"subnet": subnet} if subnet else {})}
 
@@ -122,17 +122,18 @@ class SriovNode:
         self.pods: list[LabPod] = []
 
     def _nad(self, name: str, config: dict[str, Any]) -> dict[str, Any]:
-        conf = {k: v for k, v in config.items() if k not in ("subnet", "resource")}
+        conf = {k: v for k, v in config.items() if k not in ("subnet", "resource", "routes")}
         if "subnet" in config:
-            conf["ipam"] = self.ipam(config["subnet"])
+            conf["ipam"] = self.ipam(config["subnet"], config.get("routes"))
         metadata: dict[str, Any] = {"name": name, "namespace": "default"}
         if "resource" in config:   # the NAD's k8s.v1.cni.cncf.io/resourceName annotation
             metadata["annotations"] = {"k8s.v1.cni.cncf.io/resourceName": config["resource"]}
         return {"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
                 "metadata": metadata, "spec": {"config": json.dumps(conf)}}
 
-    def ipam(self, subnet: str) -> dict[str, Any]:
-        return {"type": "host-local", "subnet": subnet, "dataDir": str(self.leases)}
+    def ipam(self, subnet: str, routes: list[dict[str, str]] | None = None) -> dict[str, Any]:
+        return {"type": "host-local", "subnet": subnet, "dataDir": str(self.leases),
+                **({"routes": routes} if routes else {})}
 
     def pod(self, name: str) -> LabPod:
         pod = LabPod(name)
