@@ -268,7 +268,10 @@ class Vfw(DpdkProcess):
         return ready
 
     def stats(self, timeout_s: float = 30.0) -> dict[str, Any]:
-        """SIGUSR1, then the counters it writes (atomically) between poll rounds."""
+        """SIGUSR1, then the counters it writes (atomically) between poll rounds. Only once it is
+        ready: before its handler is installed (or while `ip netns exec` runs) SIGUSR1 kills it."""
+        if not self.ready_file.exists():
+            self.wait_ready()
         self.stats_file.unlink(missing_ok=True)
         self.signal(signal.SIGUSR1)
         deadline = time.monotonic() + timeout_s
