@@ -85,14 +85,15 @@ class VfwRounds:
         vfw = dpdk.start_vfw(lab_dpdk, netns=pod.netns_name, wan=wan, lan=lan, wan_address=f"{WAN_GW}/24",
                              lan_address=f"{LAN_GW}/24", annotations=annotations, rules=self.rules, work=work)
         try:
-            wait_for(lambda: vfw.stats()["timeline"]["firstForwarded"], FIRST_PACKET_TIMEOUT_S,
+            vfw.wait_ready(dpdk.START_TIMEOUT_S)
+            wait_for(lambda: vfw.stats(dpdk.START_TIMEOUT_S)["timeline"]["firstForwarded"], FIRST_PACKET_TIMEOUT_S,
                      "the vFW's first forwarded packet", interval_s=0.3)
         finally:
-            status = vfw.stop()
+            status = dpdk.stop_vfw(vfw)
             pinger.kill()
             pinger.wait()
-        assert status == 0, f"the vFW exited {status}:\n{vfw.output()[-3000:]}"
-        t = vfw.final_stats()["timeline"]
+        assert status == 0, f"the vFW exited {status}:\n{vfw.stderr[-3000:]}"
+        t = dpdk.final_stats(vfw)["timeline"]
         helper = time.perf_counter()
         dpdk.eal_args(annotations, lan, wan)        # the helper alone (the vFW runs it inside EAL init)
         helper_s = time.perf_counter() - helper
@@ -121,13 +122,13 @@ def guest_main(rounds: int, out: Path) -> dict[str, Any]:
     pf = lab_pf_from_env()
     dpdk.reserve_hugepages(dpdk.HUGEPAGES)
     untrimmed = dpdk.DpdkLab(pmd_dir=dpdk.PMD_DIR, drivers=(), hugepages=dpdk.HUGEPAGES, testpmd=None,
-                             vfw=dpdk.VFW if os.access(dpdk.VFW, os.X_OK) else None)
+                             vfw=dpdk.VFW_BINARY if os.access(dpdk.VFW_BINARY, os.X_OK) else None)
     untrimmed.require_vfw()
     lan_vf, wan_vf, client_vf, server_vf = create_vfs(pf, 4)
     root = Path(tempfile.mkdtemp(prefix="lab-vfw-bench-"))
     lab = SriovLab(root)
     for side, vlan in (("lan", 100), ("wan", 200)):
-        common = {"vlan": vlan, "mac": MACS[side], "spoofchk": "off", "trust": "on"}
+        common: dict[str, Any] = {"vlan": vlan, "mac": MACS[side], "spoofchk": "off", "trust": "on"}
         lab.add_nad(f"vfw-{side}", bindVfio=True, **common)
         lab.add_nad(f"vfw-{side}-pool", **common)      # a VF node-prep bound to vfio-pci
     lab.add_nad("client-net", vlan=100, subnet="10.100.0.0/24", routes=[{"dst": "0.0.0.0/0", "gw": LAN_GW}])

@@ -18,27 +18,30 @@ from pathlib import Path
 import pytest
 
 from multus_dp.hardware import sysfs
-from tests.lab.support import dpdk, flows
-from tests.lab.support.dpdk import DpdkLab
+from tests.lab.support import dpdk
+from tests.lab.support.dpdk import START_TIMEOUT_S, DpdkLab
 from tests.lab.support.guest import LabPF, create_vfs, settle, wait_for
 from tests.lab.support.sriovnode import LabPod, SriovLab, SriovNode
 from tests.lab.support.vfinfo import vf_infos
 from tests.lab.support.vfstate import VfSnapshot, snapshot
+from tests.support.vfw import FlowServer, Pod, assert_stats_contract, flow
 
 # igbvf reports carrier seconds after the VF comes up under TCG; traffic waits for it
 CARRIER_TIMEOUT_S = float(os.environ.get("MULTUS_DP_LAB_CARRIER_TIMEOUT", "60"))
-PING_DEADLINE_S = int(os.environ.get("MULTUS_DP_LAB_PING_DEADLINE", "30"))
+# per-packet wait of ping and of a UDP/TCP request: the first one waits for ARP on both sides
+REPLY_WAIT_S = float(os.environ.get("MULTUS_DP_LAB_REPLY_WAIT", "10"))
 ECHO_MAC = "02:4d:44:50:05:01"
 VFW_LAN_MAC, VFW_WAN_MAC = "02:4d:44:50:06:01", "02:4d:44:50:06:02"
 LAN_GW, WAN_GW = "10.100.0.1", "10.200.0.1"
 UDP_PORT, TCP_PORT, DENIED_UDP_PORT = 5001, 8000, 6000
-FLOW_PACKETS = 5
+FLOW_REQUESTS = 3
 RULES = f"""\
 # the lab's vFW: client (lan, VLAN 100) -> server (wan, VLAN 200); stateless, so replies need rules
 default deny
 allow icmp from 10.100.0.0/24 to 10.200.0.0/24
 allow icmp from 10.200.0.0/24 to 10.100.0.0/24
 allow udp from 10.100.0.0/24 to 10.200.0.0/24 port {UDP_PORT}
+allow udp from 10.200.0.0/24 to 10.100.0.0/24
 allow tcp from 10.100.0.0/24 to 10.200.0.0/24 port {TCP_PORT}
 allow tcp from 10.200.0.0/24 to 10.100.0.0/24
 deny udp from any to any port {DENIED_UDP_PORT}
@@ -72,6 +75,11 @@ def node(lab: SriovLab, tmp_path: Path) -> SriovNode:
 
 def wait_carrier(pod: LabPod, ifname: str = "net1") -> None:
     wait_for(lambda: "LOWER_UP" in pod.links()[ifname]["flags"], CARRIER_TIMEOUT_S, f"carrier on {pod.name}'s {ifname}")
+
+
+def as_pod(pod: LabPod) -> Pod:
+    """The lab pod as tests/support/vfw.py's flow helpers see it (its VF is net1)."""
+    return Pod(pod.netns_name, "net1", pod.addresses("net1")[0].split("/")[0])
 
 
 def podinfo(node: SriovNode, pod: LabPod) -> Path:
@@ -113,16 +121,16 @@ def test_testpmd_icmpecho_on_a_vf_from_multus_dp_answers_ping_from_a_kernel_vf(
         assert f"Port 0: {ECHO_MAC.upper()}" in testpmd.output(), "testpmd's port has not the NAD's MAC"
         wait_carrier(peer)
         target = "10.57.5.250"     # icmpecho answers ARP and ping for any address
-        assert flows.ping(peer, target, count=3, deadline_s=PING_DEADLINE_S), \
-            f"no reply from testpmd:\n{testpmd.output()[-3000:]}"
-        assert flows.neighbour_mac(peer, target) == ECHO_MAC, "someone else than testpmd's VF answered"
+        answered = as_pod(peer).ping(target, count=3, wait=REPLY_WAIT_S)
+        assert answered.returncode == 0, f"no reply from testpmd: {answered.stdout}\n{testpmd.output()[-3000:]}"
+        assert as_pod(peer).neighbour_mac(target) == ECHO_MAC, "someone else than testpmd's VF answered"
     finally:
         status = testpmd.stop()
     assert status == 0, testpmd.output()[-3000:]
     rx, tx = port_counts(testpmd.output())
-    assert rx >= 4 and tx >= 4, f"testpmd counted RX {rx} TX {tx} (an ARP request and 3 pings each way)"
+    assert rx >= 3 and tx >= 3, f"testpmd counted RX {rx} TX {tx} (3 pings and an ARP request, each answered)"
     # negative control: nobody else answers on VLAN 500
-    assert not flows.ping(peer, target, count=2, deadline_s=4), "ping answered with testpmd stopped"
+    assert as_pod(peer).ping(target, count=2, wait=2).returncode != 0, "ping answered with testpmd stopped"
 
     node.ok("DEL", echo, echo_conf)
     node.ok("DEL", peer, peer_conf)
@@ -154,53 +162,54 @@ def test_vfw_routes_and_filters_client_to_server_through_its_dpdk_vfs(
         (100, VFW_LAN_MAC, False, True), (200, VFW_WAN_MAC, False, True)]
     rules = node.tmp / "vfw.rules"
     rules.write_text(RULES)
-    server_ip = server.addresses("net1")[0].split("/")[0]
 
     vfw = dpdk.start_vfw(dpdk_lab, netns=vfw_pod.netns_name, wan="default/vfw-wan", lan="default/vfw-lan",
                          wan_address=f"{WAN_GW}/24", lan_address=f"{LAN_GW}/24",
                          annotations=podinfo(node, vfw_pod), rules=rules, work=node.tmp / "vfw")
-    servers: list[flows.Server] = []
+    servers: list[FlowServer] = []
     try:
-        vfw.wait_ready()
+        vfw.wait_ready(START_TIMEOUT_S)
         for pod in (client, server):
             wait_carrier(pod)
-        udp_sink = flows.udp_sink(server, UDP_PORT, node.tmp / "udp.log")
-        denied_sink = flows.udp_sink(server, DENIED_UDP_PORT, node.tmp / "udp-denied.log")
-        echo = flows.tcp_echo(server, TCP_PORT, node.tmp / "tcp.log")
-        servers = [udp_sink, denied_sink, echo]
+        src, dst = as_pod(client), as_pod(server)
+        servers = [FlowServer(dst, "udp", UDP_PORT, seconds=120), FlowServer(dst, "udp", DENIED_UDP_PORT, seconds=120),
+                   FlowServer(dst, "tcp", TCP_PORT, seconds=120)]
 
-        assert flows.ping(client, server_ip, count=3, deadline_s=PING_DEADLINE_S), \
-            f"client cannot ping the server through the vFW:\n{vfw.output()[-3000:]}"
-        assert flows.neighbour_mac(client, LAN_GW) == VFW_LAN_MAC, "the client's gateway is not the vFW's VF"
-        assert flows.neighbour_mac(server, WAN_GW) == VFW_WAN_MAC, "the server's gateway is not the vFW's VF"
-        flows.udp_send(client, server_ip, UDP_PORT, FLOW_PACKETS)
-        assert flows.wait_until(lambda: len(udp_sink.events()) >= FLOW_PACKETS, 20), \
-            f"the server got {len(udp_sink.events())} of {FLOW_PACKETS} UDP datagrams"
-        assert flows.tcp_roundtrip(client, server_ip, TCP_PORT, "through the vfw", timeout_s=20) == "through the vfw"
-        flows.udp_send(client, server_ip, DENIED_UDP_PORT, FLOW_PACKETS)
-        # the denied flow: the allowed one above took well under this to arrive
-        assert not flows.wait_until(lambda: len(denied_sink.events()) > 0, 3), "a denied UDP flow got through"
+        pinged = src.ping(dst.address, count=3, wait=REPLY_WAIT_S)
+        assert pinged.returncode == 0, f"client cannot ping the server through the vFW: {pinged.stdout}\n{vfw.stderr[-3000:]}"
+        assert src.neighbour_mac(LAN_GW) == VFW_LAN_MAC, "the client's gateway is not the vFW's VF"
+        assert dst.neighbour_mac(WAN_GW) == VFW_WAN_MAC, "the server's gateway is not the vFW's VF"
+        for n in range(FLOW_REQUESTS):
+            for kind, port in (("udp", UDP_PORT), ("tcp", TCP_PORT)):
+                sent = flow(src, kind, dst.address, port, f"{kind} {n} through the vfw", seconds=REPLY_WAIT_S)
+                assert (sent.returncode, sent.stdout.strip()) == (0, f"{kind} {n} through the vfw"), sent.stderr
+        denied = flow(src, "udp", dst.address, DENIED_UDP_PORT, "denied", seconds=3)
+        assert denied.returncode != 0, "a UDP request the rules deny got an answer"
 
-        stats = vfw.stats()
-        by_rule = {r["rule"]: r for r in stats["rules"]}
-        allowed = {proto: by_rule[next(r for r in by_rule if r.startswith(f"allow {proto} from 10.100"))]["packets"]
-                   for proto in ("icmp", "udp", "tcp")}
-        assert allowed["icmp"] >= 3 and allowed["udp"] >= FLOW_PACKETS and allowed["tcp"] >= 3, stats["rules"]
-        deny = next(r for r in stats["rules"] if r["action"] == "deny")
-        assert deny["packets"] >= FLOW_PACKETS and stats["denied"] >= FLOW_PACKETS, stats
+        stats = vfw.stats(START_TIMEOUT_S)
+        assert_stats_contract(stats, rules=len([line for line in RULES.splitlines() if line.startswith(("allow", "deny"))]))
+        by_rule = {r["rule"].split(" port ")[0]: r["packets"] for r in stats["rules"]}
+        there, back = "from 10.100.0.0/24 to 10.200.0.0/24", "from 10.200.0.0/24 to 10.100.0.0/24"
+        assert by_rule[f"allow icmp {there}"] >= 3 and by_rule[f"allow icmp {back}"] >= 3, stats["rules"]
+        assert by_rule[f"allow udp {there}"] >= FLOW_REQUESTS and by_rule[f"allow udp {back}"] >= FLOW_REQUESTS
+        # a TCP exchange is at least SYN, data, FIN one way and SYN-ACK, data, FIN the other
+        assert by_rule[f"allow tcp {there}"] >= 3 * FLOW_REQUESTS and by_rule[f"allow tcp {back}"] >= 3 * FLOW_REQUESTS
+        assert by_rule["deny udp from any to any"] >= 1 and stats["denied"] >= 1, stats
         # every allowed packet crossed the vFW: in on one VF, out on the other
         lan, wan = stats["ports"]["lan"], stats["ports"]["wan"]
         assert (lan["pci"], wan["pci"]) == (lan_vf, wan_vf), stats["ports"]
-        assert lan["rx"] >= 3 + FLOW_PACKETS * 2 and wan["tx"] >= 3 + FLOW_PACKETS, stats["ports"]
-        assert stats["forwarded"] >= 6 + FLOW_PACKETS, stats
-        assert stats["timeline"]["firstForwarded"], stats["timeline"]
+        crossing = 3 + FLOW_REQUESTS * 4     # client -> server: pings, UDP, TCP (>= 3 each)
+        assert lan["rx"] >= crossing and wan["tx"] >= crossing and wan["rx"] >= crossing and lan["tx"] >= crossing
+        assert stats["forwarded"] >= 2 * crossing and stats["timeline"]["firstForwarded"], stats
     finally:
-        status = vfw.stop()
-        for running in servers:
-            running.stop()
-    assert status == 0, f"the vFW exited {status}:\n{vfw.output()[-3000:]}"
-    assert vfw.final_stats()["forwarded"] >= 6 + FLOW_PACKETS
-    assert not flows.ping(client, server_ip, count=2, deadline_s=4), "traffic still passes with the vFW stopped"
+        status = dpdk.stop_vfw(vfw)
+        received = {port: server.received() for port, server in zip((UDP_PORT, DENIED_UDP_PORT, TCP_PORT), servers)}
+    assert status == 0, f"the vFW exited {status}:\n{vfw.stderr[-3000:]}"
+    assert received[DENIED_UDP_PORT] == [], "the denied UDP flow reached the server"
+    assert len(received[UDP_PORT]) == FLOW_REQUESTS and len(received[TCP_PORT]) == FLOW_REQUESTS, received
+    assert dpdk.final_stats(vfw)["forwarded"] >= stats["forwarded"]
+    assert as_pod(client).ping(as_pod(server).address, count=2, wait=2).returncode != 0, \
+        "traffic still passes with the vFW stopped"
 
     for pod, conf in confs.items():
         node.ok("DEL", pod, conf)

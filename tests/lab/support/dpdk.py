@@ -33,8 +33,8 @@ from typing import IO, Any
 import pytest
 
 from tests.support.prereq import require
+from tests.support.vfw import VFW_BINARY, VfwProcess
 
-REPO = Path(__file__).resolve().parents[3]
 # the drivers a VF of the emulated 82576 needs: net_e1000 (net_e1000_igb_vf), the PCI bus, the vdev
 # bus (ethdev links it), the default "ring_mp_mc" mempool ops
 DEFAULT_DRIVERS = "bus_pci bus_vdev mempool_ring net_e1000"
@@ -43,7 +43,6 @@ HUGEPAGES = int(os.environ.get("MULTUS_DP_LAB_HUGEPAGES", "32"))   # of 2 MiB
 HUGEPAGE_SYSFS = Path("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages")
 HUGETLBFS = Path("/dev/hugepages")
 TESTPMD = os.environ.get("MULTUS_DP_LAB_TESTPMD", "dpdk-testpmd")
-VFW = Path(os.environ.get("MULTUS_DP_LAB_VFW", str(REPO / "dpdk/vfw/build/multus-dp-vfw")))
 # how long a DPDK process may take to initialise EAL, probe its VFs and start its ports (TCG)
 START_TIMEOUT_S = float(os.environ.get("MULTUS_DP_LAB_DPDK_START_TIMEOUT", "120"))
 STOP_TIMEOUT_S = float(os.environ.get("MULTUS_DP_LAB_DPDK_STOP_TIMEOUT", "30"))
@@ -77,7 +76,7 @@ class DpdkLab:
         return self.testpmd or ""
 
     def require_vfw(self) -> Path:
-        require(self.vfw is not None, f"the vFW binary {VFW} (scripts/setup-dpdk.sh builds dpdk/vfw)")
+        require(self.vfw is not None, f"the vFW binary {VFW_BINARY} (scripts/setup-dpdk.sh builds dpdk/vfw)")
         return self.vfw or Path()
 
 
@@ -143,7 +142,7 @@ def prepare() -> DpdkLab:
     require(PMD_DIR.is_dir(), f"DPDK's PMD directory {PMD_DIR} (apt-get install dpdk dpdk-dev)")
     require(Path("/dev/vfio/vfio").exists(), "/dev/vfio/vfio (vfio-pci loaded by guest-prep.sh)")
     testpmd = shutil.which(TESTPMD)
-    vfw = VFW if os.access(VFW, os.X_OK) else None
+    vfw = VFW_BINARY if os.access(VFW_BINARY, os.X_OK) else None
     drivers = trim_pmd_dir(PMD_DIR, DRIVERS, [b for b in (testpmd, vfw) if b])
     pages = reserve_hugepages(HUGEPAGES)
     assert pages >= HUGEPAGES, f"the guest reserved {pages} of {HUGEPAGES} hugepages (MULTUS_DP_LAB_HUGEPAGES)"
@@ -225,6 +224,7 @@ def testpmd_icmpecho(lab: DpdkLab, eal_args: list[str], log: Path) -> DpdkProces
 # ---- what a pod sees, and the vFW ------------------------------------------------------------
 NETWORK_STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"
 EAL_HELPER = Path(sys.executable).parent / "multus-dp-eal"      # the venv's console script
+IP = Path(shutil.which("ip") or "/usr/sbin/ip")
 VFW_IDLE_SLEEP_US = int(os.environ.get("MULTUS_DP_LAB_VFW_IDLE_SLEEP_US", "200"))
 
 
@@ -247,62 +247,32 @@ def eal_args(annotations: Path, *networks: str) -> list[str]:
     return args
 
 
-@dataclass
-class Vfw(DpdkProcess):
-    """multus-dp-vfw in a pod's netns; its stats file read after SIGUSR1."""
-
-    stats_file: Path = Path()
-    ready_file: Path = Path()
-
-    def wait_ready(self, timeout_s: float = START_TIMEOUT_S) -> dict[str, Any]:
-        """Until both ports are started and their links are up (the ready file)."""
-        deadline = time.monotonic() + timeout_s
-        while not self.ready_file.exists():
-            if not self.running():
-                raise AssertionError(f"the vFW exited ({self.proc and self.proc.returncode}) before it was "
-                                     f"ready:\n{self.output()[-4000:]}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the vFW not ready after {timeout_s} s:\n{self.output()[-4000:]}")
-            time.sleep(0.2)
-        ready: dict[str, Any] = json.loads(self.ready_file.read_text())
-        return ready
-
-    def stats(self, timeout_s: float = 30.0) -> dict[str, Any]:
-        """SIGUSR1, then the counters it writes (atomically) between poll rounds. Only once it is
-        ready: before its handler is installed (or while `ip netns exec` runs) SIGUSR1 kills it."""
-        if not self.ready_file.exists():
-            self.wait_ready()
-        self.stats_file.unlink(missing_ok=True)
-        self.signal(signal.SIGUSR1)
-        deadline = time.monotonic() + timeout_s
-        while not self.stats_file.exists():
-            assert self.running(), f"the vFW exited:\n{self.output()[-4000:]}"
-            assert time.monotonic() < deadline, f"no stats from the vFW {timeout_s} s after SIGUSR1"
-            time.sleep(0.1)
-        counters: dict[str, Any] = json.loads(self.stats_file.read_text())
-        return counters
-
-    def final_stats(self) -> dict[str, Any]:
-        """The counters it wrote at exit."""
-        counters: dict[str, Any] = json.loads(self.stats_file.read_text())
-        return counters
-
-
 def start_vfw(lab: DpdkLab, *, netns: str, wan: str, lan: str, wan_address: str, lan_address: str,
-              annotations: Path, rules: Path, work: Path, eal_extra: list[str] | None = None) -> Vfw:
-    """The vFW as its pod would start it: ports by network name from the pod's annotations."""
-    work.mkdir(parents=True, exist_ok=True)
-    stats, ready = work / "vfw-stats.json", work / "vfw-ready.json"
-    for stale in (stats, ready):
-        stale.unlink(missing_ok=True)
-    argv = ["ip", "netns", "exec", netns, str(lab.require_vfw()),
+              annotations: Path, rules: Path, work: Path, eal_extra: list[str] | None = None) -> VfwProcess:
+    """The vFW as its pod would start it: in the pod's netns, ports by network name from the pod's
+    annotations (through multus-dp-eal). tests/support/vfw.py's VfwProcess runs it; here its
+    "binary" is `ip`, which execs the vFW in the netns (same pid: signals reach the vFW)."""
+    args = ["netns", "exec", netns, str(lab.require_vfw()),
             "--wan", wan, "--lan", lan, "--wan-address", wan_address, "--lan-address", lan_address,
             "--annotations", str(annotations), "--eal-helper", str(EAL_HELPER), "--rules", str(rules),
-            "--stats-file", str(stats), "--ready-file", str(ready), "--idle-sleep-us", str(VFW_IDLE_SLEEP_US),
-            "--", "-l", "0", *EAL_COMMON, *(eal_extra or [])]
-    vfw = Vfw(argv, work / "vfw.log", stats_file=stats, ready_file=ready)
-    vfw.start()
-    return vfw
+            "--idle-sleep-us", str(VFW_IDLE_SLEEP_US)]
+    return VfwProcess(args, ["-l", "0", *EAL_COMMON, *(eal_extra or [])], work, binary=IP)
+
+
+def stop_vfw(vfw: VfwProcess) -> int:
+    """SIGTERM and its exit status; killed (and the timeout raised) if it does not stop in time."""
+    try:
+        return vfw.stop(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        vfw.kill()
+        raise
+
+
+def final_stats(vfw: VfwProcess) -> dict[str, Any]:
+    """The counters the vFW wrote at exit (its --stats-file)."""
+    assert vfw.stats_path is not None and vfw.stats_path.exists(), f"no stats at exit:\n{vfw.stderr[-3000:]}"
+    counters: dict[str, Any] = json.loads(vfw.stats_path.read_text())
+    return counters
 
 
 @pytest.fixture(scope="session")
