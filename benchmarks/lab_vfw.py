@@ -49,6 +49,18 @@ MACS = {"lan": "02:4d:44:50:07:01", "wan": "02:4d:44:50:07:02"}
 RULES = "default deny\nallow icmp from any to any\n"
 
 
+def phases(add_start_ns: int, add_done_ns: int, timeline: dict[str, int]) -> dict[str, float]:
+    """Seconds per phase from the ADD's start and end (time.time_ns) and the vFW's own timeline
+    (CLOCK_REALTIME ns, the same clock); the PHASES add up to "total". "links_up": when the vFW saw
+    both links up, after its ports started (inside "first_packet")."""
+    t = timeline
+    ns = {"add": add_done_ns - add_start_ns, "handover": t["start"] - add_done_ns,
+          "eal_init": t["ealInitDone"] - t["start"], "port_start": t["portsStarted"] - t["ealInitDone"],
+          "first_packet": t["firstForwarded"] - t["portsStarted"], "total": t["firstForwarded"] - add_start_ns,
+          "links_up": t["linksUp"] - t["portsStarted"]}
+    return {k: v / 1e9 for k, v in ns.items()}
+
+
 class VfwRounds:
     """The lab set up for the rounds: the daemon, the client and server pods, the vFW's VFs."""
 
@@ -105,10 +117,7 @@ class VfwRounds:
             for vf in self.vfs:
                 self.binder.restore(vf, "igbvf", None)
         settle()
-        ns = {"add": added - t0, "handover": t["start"] - added, "eal_init": t["ealInitDone"] - t["start"],
-              "port_start": t["portsStarted"] - t["ealInitDone"], "first_packet": t["firstForwarded"] - t["portsStarted"],
-              "total": t["firstForwarded"] - t0, "links_up": t["linksUp"] - t["portsStarted"]}
-        return {k: v / 1e9 for k, v in ns.items()} | {"del": del_s, "eal_helper": helper_s}
+        return phases(t0, added, t) | {"del": del_s, "eal_helper": helper_s}
 
 
 def guest_main(rounds: int, out: Path) -> dict[str, Any]:

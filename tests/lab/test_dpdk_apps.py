@@ -54,8 +54,8 @@ def lab(lab_pf: LabPF, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sri
     # conformance: a DPDK-mode VF and a kernel-mode VF on one VLAN
     lab.add_nad("echo-dpdk", bindVfio=True, vlan=500, mac=ECHO_MAC, spoofchk="on")
     lab.add_nad("echo-kernel", vlan=500, spoofchk="on", subnet="10.57.5.0/24")
-    # the vFW's data plane: DPDK-mode VFs, trusted (the PMD may ask for promiscuous/allmulti and
-    # more MACs) and without spoof check (a firewall pair may send from a shared/virtual MAC)
+    # the vFW's data plane: DPDK-mode VFs with the example NADs' spoofchk off / trust on (the
+    # permissive choice, which also suits bridging firewalls; docs/vfw.md#real-nics)
     lab.add_nad("vfw-lan", bindVfio=True, vlan=100, mac=VFW_LAN_MAC, spoofchk="off", trust="on")
     lab.add_nad("vfw-wan", bindVfio=True, vlan=200, mac=VFW_WAN_MAC, spoofchk="off", trust="on")
     # the client and the server: kernel-mode VFs, own subnets, default route via the vFW
