@@ -137,11 +137,13 @@ def reserve_hugepages(count: int) -> int:
     return int(HUGEPAGE_SYSFS.read_text())
 
 
-def prepare() -> DpdkLab:
-    """Make the guest ready for DPDK (once; idempotent). A missing prerequisite skips, or fails in CI."""
+def prepare(with_testpmd: bool = True) -> DpdkLab:
+    """Make the guest ready for DPDK (once; idempotent). A missing prerequisite skips, or fails in CI.
+    `with_testpmd=False`: only what the vFW needs (the PMDs testpmd links would be loaded by every
+    DPDK process as plugins too)."""
     require(PMD_DIR.is_dir(), f"DPDK's PMD directory {PMD_DIR} (apt-get install dpdk dpdk-dev)")
     require(Path("/dev/vfio/vfio").exists(), "/dev/vfio/vfio (vfio-pci loaded by guest-prep.sh)")
-    testpmd = shutil.which(TESTPMD)
+    testpmd = shutil.which(TESTPMD) if with_testpmd else None
     vfw = VFW_BINARY if os.access(VFW_BINARY, os.X_OK) else None
     drivers = trim_pmd_dir(PMD_DIR, DRIVERS, [b for b in (testpmd, vfw) if b])
     pages = reserve_hugepages(HUGEPAGES)
