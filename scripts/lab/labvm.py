@@ -44,7 +44,7 @@ class LabConfig:
     # stalls, a hung guest); the tier runs as fast with one (157 s for 28 tests either way)
     smp: int = 1                                             # MULTUS_DP_LAB_SMP
     mem_mb: int = 1024                                       # MULTUS_DP_LAB_MEM
-    timeout_s: float = 480.0                                 # MULTUS_DP_LAB_TIMEOUT: whole guest run
+    timeout_s: float = 600.0                                 # MULTUS_DP_LAB_TIMEOUT: whole guest run
     test_timeout_s: float = 120.0                            # MULTUS_DP_LAB_TEST_TIMEOUT: stack dump of a stuck test
     out_root: Path = Path("/tmp")                            # MULTUS_DP_LAB_OUT: results dirs go here
     python: Path = REPO / ".venv/bin/python"                 # MULTUS_DP_LAB_PYTHON: the guest's interpreter
@@ -65,7 +65,7 @@ class LabConfig:
             accel=get("MULTUS_DP_LAB_ACCEL", "tcg"),
             smp=int(get("MULTUS_DP_LAB_SMP", "1")),
             mem_mb=int(get("MULTUS_DP_LAB_MEM", "1024")),
-            timeout_s=float(get("MULTUS_DP_LAB_TIMEOUT", "480")),
+            timeout_s=float(get("MULTUS_DP_LAB_TIMEOUT", "600")),
             test_timeout_s=float(get("MULTUS_DP_LAB_TEST_TIMEOUT", "120")),
             out_root=Path(get("MULTUS_DP_LAB_OUT", "/tmp")),
             python=Path(get("MULTUS_DP_LAB_PYTHON", str(repo / ".venv/bin/python"))),
