@@ -67,7 +67,8 @@ class VfwRounds:
     def __init__(self, lab: Any, node: Any, vfs: tuple[str, str], server_ip: str, client: Any, rules: Path) -> None:
         from multus_dp.hardware.vfio import VfioBinder
 
-        self.lab, self.node, self.vfs, self.server_ip, self.client, self.rules = lab, node, vfs, server_ip, client, rules
+        self.lab, self.node, self.vfs, self.rules = lab, node, vfs, rules
+        self.server_ip, self.client = server_ip, client
         self.binder = VfioBinder()
 
     def run(self, variant: str, lab_dpdk: Any, work: Path) -> dict[str, float]:

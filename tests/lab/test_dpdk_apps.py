@@ -156,7 +156,7 @@ def test_vfw_routes_and_filters_client_to_server_through_its_dpdk_vfs(
     # the vFW pod: management eth0 only as a netdev, its VFs on vfio-pci with the NADs' settings
     assert set(vfw_pod.links()) == {"lo", "eth0"}
     model = sysfs.scan("/sys")
-    assert [model.vf(bdf).driver for bdf in (lan_vf, wan_vf)] == ["vfio-pci", "vfio-pci"]  # type: ignore[union-attr]
+    assert [vf.driver if (vf := model.vf(bdf)) else None for bdf in (lan_vf, wan_vf)] == ["vfio-pci", "vfio-pci"]
     infos = vf_infos(lab_pf.name)
     assert [(i.vlan, i.mac, i.spoofchk, i.trust) for i in (infos[0], infos[1])] == [
         (100, VFW_LAN_MAC, False, True), (200, VFW_WAN_MAC, False, True)]
@@ -172,11 +172,12 @@ def test_vfw_routes_and_filters_client_to_server_through_its_dpdk_vfs(
         for pod in (client, server):
             wait_carrier(pod)
         src, dst = as_pod(client), as_pod(server)
-        servers = [FlowServer(dst, "udp", UDP_PORT, seconds=120), FlowServer(dst, "udp", DENIED_UDP_PORT, seconds=120),
-                   FlowServer(dst, "tcp", TCP_PORT, seconds=120)]
+        servers = [FlowServer(dst, kind, port, seconds=120)
+                   for kind, port in (("udp", UDP_PORT), ("udp", DENIED_UDP_PORT), ("tcp", TCP_PORT))]
 
         pinged = src.ping(dst.address, count=3, wait=REPLY_WAIT_S)
-        assert pinged.returncode == 0, f"client cannot ping the server through the vFW: {pinged.stdout}\n{vfw.stderr[-3000:]}"
+        assert pinged.returncode == 0, \
+            f"client cannot ping the server through the vFW: {pinged.stdout}\n{vfw.stderr[-3000:]}"
         assert src.neighbour_mac(LAN_GW) == VFW_LAN_MAC, "the client's gateway is not the vFW's VF"
         assert dst.neighbour_mac(WAN_GW) == VFW_WAN_MAC, "the server's gateway is not the vFW's VF"
         for n in range(FLOW_REQUESTS):
@@ -187,7 +188,7 @@ def test_vfw_routes_and_filters_client_to_server_through_its_dpdk_vfs(
         assert denied.returncode != 0, "a UDP request the rules deny got an answer"
 
         stats = vfw.stats(START_TIMEOUT_S)
-        assert_stats_contract(stats, rules=len([line for line in RULES.splitlines() if line.startswith(("allow", "deny"))]))
+        assert_stats_contract(stats, rules=sum(line.startswith(("allow", "deny")) for line in RULES.splitlines()))
         by_rule = {r["rule"].split(" port ")[0]: r["packets"] for r in stats["rules"]}
         there, back = "from 10.100.0.0/24 to 10.200.0.0/24", "from 10.200.0.0/24 to 10.100.0.0/24"
         assert by_rule[f"allow icmp {there}"] >= 3 and by_rule[f"allow icmp {back}"] >= 3, stats["rules"]

@@ -28,7 +28,8 @@ def doc() -> dict[str, Any]:
     return {"rounds": 5, "stamp": {"machine": {"kernel": "6.1", "cores": 1}, "versions": {"git": "abc"}, "date": "d"},
             "guest": {"accel": "tcg", "nic": "QEMU igb", "dpdk_drivers": ["a", "b"], "hugepages_2m": 32,
                       "vfw_idle_sleep_us": 200},
-            "phases": {v: {k: summary(100.0 * (i + 1) + n) for n, k in enumerate(keys)} for i, v in enumerate(VARIANTS)},
+            "phases": {v: {k: summary(100.0 * (i + 1) + n) for n, k in enumerate(keys)}
+                       for i, v in enumerate(VARIANTS)},
             "single_rounds_ms": {"whole PMD directory": {"add": 1, "eal_init": 2, "port_start": 3, "first_packet": 4,
                                                          "total": 10}}}
 
