@@ -7,8 +7,8 @@ the host's `/` under a writable overlay, so `prepare()` puts a tmpfs over the PM
 holding links to only the drivers the lab needs (igb VF PMD, PCI and vdev buses, the ring
 mempool) plus whatever the DPDK binaries link directly (dpdk-testpmd links a few PMDs: without
 their links the loader would not find them, since /usr/lib's librte_*.so links point into the
-PMD directory). The full directory stays reachable through a bind mount. It also reserves 2 MiB hugepages and mounts hugetlbfs. Everything is gone with the
-guest; nothing here runs on the host.
+PMD directory). The full directory stays reachable through a bind mount. It also reserves 2 MiB
+hugepages and mounts hugetlbfs. Everything is gone with the guest; nothing here runs on the host.
 
 The guest has one vCPU: a busy-polling DPDK process competes with everything else there. The
 vFW sleeps when a poll round is empty (`--idle-sleep-us`); dpdk-testpmd cannot, so it runs as
