@@ -1,7 +1,7 @@
 """DPDK in the lab guest: a trimmed PMD directory, hugepages, and the DPDK processes the tests run.
 
 EAL dlopens every library in its compiled-in PMD directory (Debian: pmds-23.0, ~130 drivers)
-before it even looks at a device (under TCG: the vFW's EAL init ~2.2 s instead of ~0.8 s, more
+before it even looks at a device (under TCG: the vFW's EAL init ~2.0 s instead of ~0.7 s, more
 with a cold page cache), and there is no EAL option to skip that directory. The guest's root is
 the host's `/` under a writable overlay, so `prepare()` puts a tmpfs over the PMD directory
 holding links to only the drivers the lab needs (igb VF PMD, PCI and vdev buses, the ring
