@@ -31,19 +31,36 @@ def _compile_shim(out_dir: Path) -> None:
                            f'-DDEFAULT_SOCKET="{_default("SOCKET_PATH")}"',
                            f'-DDEFAULT_SOCKET_UID={int(_default("SOCKET_UID"))}',
                            f'-DDEFAULT_TIMEOUT_S={float(_default("DAEMON_TIMEOUT"))!r}',
+                           f'-DDEFAULT_START_TIMEOUT_S={float(_default("DAEMON_START_TIMEOUT"))!r}',
+                           # the shim answers VERSION itself in on-demand mode: the same list as Python's
+                           f"-DSUPPORTED_VERSIONS={_c_strings(_versions())}",
                            "-o", str(target), str(SHIM_SRC)])
 
 
 def _default(name: str) -> str:
     """A value of multus_dp/base/defaults.py, read without importing the package (the one source
     of the defaults the C shim shares)."""
+    return str(_constant(ROOT / "multus_dp" / "base" / "defaults.py", name))
+
+
+def _versions() -> tuple[str, ...]:
+    """multus_dp/cni/versions.py SUPPORTED_VERSIONS, read the same way."""
+    return tuple(_constant(ROOT / "multus_dp" / "cni" / "versions.py", "SUPPORTED_VERSIONS"))
+
+
+def _constant(path: Path, name: str) -> object:
     import ast
 
-    tree = ast.parse((ROOT / "multus_dp" / "base" / "defaults.py").read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
-            return str(ast.literal_eval(node.value))
+    for node in ast.parse(path.read_text()).body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        if any(getattr(t, "id", None) == name for t in targets) and getattr(node, "value", None) is not None:
+            return ast.literal_eval(node.value)
     raise KeyError(name)
+
+
+def _c_strings(values: tuple[str, ...]) -> str:
+    """('1.0.0', '1.1.0') -> '"1.0.0","1.1.0"' (an initializer list body for a C string array)."""
+    return ",".join(f'"{v}"' for v in values)
 
 
 class BuildPyWithShim(build_py):

@@ -17,26 +17,46 @@
  * $MULTUS_DP_SOCKET_UID (build default DEFAULT_SOCKET_UID, from multus_dp/base/defaults.py).
  * Anything else is an impostor (a local user who bound a socket of their own): code 113.
  *
+ * On-demand mode (thin mode, docs/modes.md): when `<dir of this executable>/multus-dp.on-demand`
+ * exists (written by `multus-dp install --on-demand`: the daemon's command line, one argument a
+ * line), the shim answers VERSION itself, and when no daemon listens on the socket (no socket
+ * file, or a stale one: connection refused) it starts one, detached, under `<socket>.lock`
+ * (flock: of two shims racing, one starts it and the other waits for it), waits up to
+ * $MULTUS_DP_START_TIMEOUT / the config's daemonStartTimeout for it to listen, then forwards
+ * the request as usual. Without that file (thick mode, a DaemonSet's daemon) nothing is ever
+ * started: an absent daemon is code 11.
+ *
  * Plain C and libc; stdout carries only a CNI result or a CNI error.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 /* The defaults come from multus_dp/base/defaults.py (SOCKET_PATH, SOCKET_UID, DAEMON_TIMEOUT):
    setup.py passes them with -D, so there is no second copy here to drift. */
-#if !defined(DEFAULT_SOCKET) || !defined(DEFAULT_SOCKET_UID) || !defined(DEFAULT_TIMEOUT_S)
-#error "build the shim through setup.py (pip install): it passes -DDEFAULT_SOCKET, -DDEFAULT_SOCKET_UID, -DDEFAULT_TIMEOUT_S"
+#if !defined(DEFAULT_SOCKET) || !defined(DEFAULT_SOCKET_UID) || !defined(DEFAULT_TIMEOUT_S) || \
+    !defined(DEFAULT_START_TIMEOUT_S) || !defined(SUPPORTED_VERSIONS)
+#error "build the shim through setup.py (pip install): it passes -DDEFAULT_SOCKET, -DDEFAULT_SOCKET_UID, -DDEFAULT_TIMEOUT_S, -DDEFAULT_START_TIMEOUT_S, -DSUPPORTED_VERSIONS"
 #endif
+/* multus_dp/cni/versions.py SUPPORTED_VERSIONS, oldest first (setup.py passes them) */
+static const char *const SUPPORTED[] = {SUPPORTED_VERSIONS};
+#define N_SUPPORTED (sizeof SUPPORTED / sizeof SUPPORTED[0])
+#define ON_DEMAND_SUFFIX ".on-demand"
+#define MAX_DAEMON_ARGS 64
 #define DEFAULT_CNI_VERSION "1.1.0"
 #define MAX_STDIN (16u << 20)
 #define MAX_REPLY (64u << 20)
@@ -345,17 +365,24 @@ static const char *header_value(const char *headers, const char *name) {
     return NULL;
 }
 
-/* `<dir of this executable>/multus-dp.socket`, written by `multus-dp install --socket`: the
-   socket when neither the env nor the config names one (libcni's VERSION check sends only
-   {"cniVersion"}). 0 when found. */
-static int socket_file(char *out, size_t outlen) {
+/* `<this executable><suffix>` (the shim is installed as `<bin-dir>/multus-dp`): the sidecar
+   files `multus-dp install` writes beside it. 0 when the path fits. */
+static int sidecar_path(const char *suffix, char *out, size_t outlen) {
     char exe[4096];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n <= 0)
         return -1;
     exe[n] = '\0';
+    return (size_t)snprintf(out, outlen, "%s%s", exe, suffix) < outlen ? 0 : -1;
+}
+
+/* `<dir of this executable>/multus-dp.socket`, written by `multus-dp install --socket`: the
+   socket when neither the env nor the config names one (libcni's VERSION check sends only
+   {"cniVersion"}). 0 when found. */
+static int socket_file(char *out, size_t outlen) {
     char path[4096 + 16];
-    snprintf(path, sizeof path, "%s.socket", exe);
+    if (sidecar_path(".socket", path, sizeof path))
+        return -1;
     FILE *f = fopen(path, "r");
     if (!f)
         return -1;
@@ -393,6 +420,291 @@ static int trusted_uid(uid_t uid, long configured) {
     return uid == 0 || uid == geteuid() || (long)uid == configured;
 }
 
+/* ---- on-demand mode (thin mode): start the daemon when none listens ----------------------- */
+
+struct on_demand {
+    char path[4096 + 16];           /* the sidecar file, for messages */
+    char text[16384];               /* its content; argv points into it */
+    char *argv[MAX_DAEMON_ARGS + 6]; /* + --socket S --idle-timeout T + NULL */
+    int argc;
+    const char *log_file;           /* the daemon's --log-file, when the file names one */
+};
+
+/* Reads `<exe>.on-demand`: 0 absent (thick mode), 1 read, -1 unusable (message in msg). The file
+   must belong to root or to us and be writable by nobody else: it names what we run as root. */
+static int on_demand_file(struct on_demand *od, char *msg, size_t msglen) {
+    if (sidecar_path(ON_DEMAND_SUFFIX, od->path, sizeof od->path))
+        return 0;
+    int fd = open(od->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return 0;
+        snprintf(msg, msglen, "cannot read %s: %s", od->path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    ssize_t n = -1;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+        if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+            close(fd);
+            snprintf(msg, msglen, "refusing to run the command in %s: it is owned by uid %u with mode %04o "
+                     "(it must belong to root and be writable by nobody else)", od->path, (unsigned)st.st_uid,
+                     (unsigned)(st.st_mode & 07777));
+            return -1;
+        }
+        n = read(fd, od->text, sizeof od->text - 1);
+    }
+    close(fd);
+    if (n < 0 || (size_t)n >= sizeof od->text - 1) {
+        snprintf(msg, msglen, "cannot read %s: %s", od->path, n < 0 ? "not a readable regular file" : "too large");
+        return -1;
+    }
+    od->text[n] = '\0';
+    od->argc = 0;
+    od->log_file = NULL;
+    for (char *line = od->text, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        line[strcspn(line, "\r")] = '\0';
+        if (!*line || *line == '#')
+            continue;
+        if (od->argc == MAX_DAEMON_ARGS) {
+            snprintf(msg, msglen, "%s has more than %d arguments", od->path, MAX_DAEMON_ARGS);
+            return -1;
+        }
+        if (od->argc > 0 && strcmp(od->argv[od->argc - 1], "--log-file") == 0)
+            od->log_file = line;
+        od->argv[od->argc++] = line;
+    }
+    if (od->argc == 0 || od->argv[0][0] != '/') {
+        snprintf(msg, msglen, "%s names no daemon command (its first line must be an absolute path)", od->path);
+        return -1;
+    }
+    return 1;
+}
+
+/* Our VERSION answer, exactly as multus_dp.cni.versions.version_reply: the asked version when
+   we speak it, else the latest. */
+static int version_reply(const struct buf *body) {
+    char asked[32];
+    const char *answer = SUPPORTED[N_SUPPORTED - 1];
+    if (string_value(body->data, body->len, "cniVersion", asked, sizeof asked) == 0)
+        for (size_t i = 0; i < N_SUPPORTED; i++)
+            if (strcmp(asked, SUPPORTED[i]) == 0)
+                answer = SUPPORTED[i];
+    printf("{\"cniVersion\": \"%s\", \"supportedVersions\": [", answer);
+    for (size_t i = 0; i < N_SUPPORTED; i++)
+        printf("%s\"%s\"", i ? ", " : "", SUPPORTED[i]);
+    puts("]}");
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/* mkdir -p: missing parents 0755, the socket's own directory 0700 (what the daemon creates;
+   it checks the whole chain before it binds). */
+static int make_socket_dir(const char *socket_path) {
+    char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    snprintf(dir, sizeof dir, "%s", socket_path);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return 0;
+    *slash = '\0';
+    for (char *p = dir + 1;; p++) {
+        int last = *p == '\0';
+        if (*p == '/' || last) {
+            char saved = *p;
+            *p = '\0';
+            if (mkdir(dir, last ? 0700 : 0755) < 0 && errno != EEXIST)
+                return -1;
+            *p = saved;
+        }
+        if (last)
+            return 0;
+    }
+}
+
+static void on_alarm(int sig) { (void)sig; /* only interrupts flock() */ }
+
+/* flock(LOCK_EX) on fd, giving up at the deadline: 0, or -1 (errno EINTR: timed out). */
+static int lock_until(int fd, double deadline) {
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+        return 0;
+    if (errno != EWOULDBLOCK)
+        return -1;
+    double left = deadline - now_s();
+    if (left <= 0) {
+        errno = EINTR;
+        return -1;
+    }
+    /* sleep in the kernel until the holder (the shim starting the daemon) lets go */
+    struct sigaction sa = {.sa_handler = on_alarm}; /* no SA_RESTART: the timer interrupts flock */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval timer = {.it_value = {.tv_sec = (time_t)left, .tv_usec = (suseconds_t)((left - (double)(time_t)left) * 1e6) + 1}};
+    setitimer(ITIMER_REAL, &timer, NULL);
+    int rc;
+    do
+        rc = flock(fd, LOCK_EX);
+    while (rc < 0 && errno == EINTR && now_s() < deadline);
+    int saved = errno;
+    struct itimerval off = {0};
+    setitimer(ITIMER_REAL, &off, NULL);
+    errno = saved;
+    return rc;
+}
+
+/* In the grandchild: become the detached daemon. Never returns; an exec failure is reported
+   through `report` (its errno) before exiting. */
+static void exec_daemon(char *const argv[], int report) {
+    setsid();                       /* no controlling terminal, no signals of the runtime's group */
+    pid_t pid = fork();             /* the second fork: never a session leader, reparented to init */
+    if (pid != 0)
+        _exit(pid < 0 ? 127 : 0);
+    umask(022);
+    if (chdir("/") < 0)
+        _exit(127);
+    int null = open("/dev/null", O_RDWR);
+    if (null < 0)
+        _exit(127);
+    dup2(null, STDIN_FILENO);
+    dup2(null, STDOUT_FILENO);      /* the daemon logs to its --log-file (errors too) */
+    dup2(null, STDERR_FILENO);
+    /* whatever the runtime leaked to us stays out of the daemon; `report` is kept open for the
+       daemon's life on purpose: its EOF tells the waiting shim the daemon died during start */
+    long max_fd = sysconf(_SC_OPEN_MAX);
+    for (long fd = 3; fd < (max_fd > 0 && max_fd < 65536 ? max_fd : 65536); fd++)
+        if (fd != report)
+            close((int)fd);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    for (int sig = 1; sig < NSIG; sig++)
+        signal(sig, SIG_DFL);
+    /* the daemon serves many requests: none of this request's CNI_* variables */
+    static char *envp[512];
+    int n = 0;
+    for (char **env = environ; *env && n < 511; env++)
+        if (strncmp(*env, "CNI_", 4) != 0)
+            envp[n++] = *env;
+    envp[n] = NULL;
+    execve(argv[0], argv, envp);
+    int err = errno;
+    ssize_t ignored = write(report, &err, sizeof err);
+    (void)ignored;
+    _exit(127);
+}
+
+/* Connects to the socket, 0600-style trust aside: fd, or -1 with errno. */
+static int dial(const char *socket_path, double timeout) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct timeval tv = {.tv_sec = (time_t)timeout, .tv_usec = (suseconds_t)((timeout - (double)(time_t)timeout) * 1e6)};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv); /* bounds connect() and send() */
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    strcpy(addr.sun_path, socket_path);
+    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
+        int err = errno;
+        close(fd);
+        errno = err;
+        return -1;
+    }
+    return fd;
+}
+
+static int absent(int err) { return err == ENOENT || err == ECONNREFUSED; }
+
+/* No daemon listens: start one unless another shim does (under `<socket>.lock`), wait until it
+   listens. The connected fd, or -1 with the reason in msg/details. */
+static int start_and_dial(struct on_demand *od, const char *socket_path, double timeout, double start_timeout,
+                          const char *idle, char *msg, size_t msglen, const char **details) {
+    double deadline = now_s() + start_timeout;
+    char lock_path[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
+    snprintf(lock_path, sizeof lock_path, "%s.lock", socket_path);
+    *details = "the runtime retries the operation later; the on-demand daemon's log says why it did not start";
+    if (make_socket_dir(socket_path) < 0) {
+        snprintf(msg, msglen, "cannot create the directory of %s: %s", socket_path, strerror(errno));
+        return -1;
+    }
+    int lock = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (lock < 0) {
+        snprintf(msg, msglen, "cannot open the start lock %s: %s", lock_path, strerror(errno));
+        return -1;
+    }
+    if (lock_until(lock, deadline) < 0) {
+        int err = errno;
+        close(lock);
+        snprintf(msg, msglen, "waited %g s for another shim to start the on-demand daemon on %s (%s)", start_timeout,
+                 socket_path, err == EINTR ? "start timeout" : strerror(err));
+        return -1;
+    }
+    int fd = dial(socket_path, timeout);    /* the shim that held the lock may have started it */
+    if (fd >= 0 || !absent(errno)) {
+        int err = errno;
+        close(lock);
+        if (fd < 0)
+            snprintf(msg, msglen, "multus-dp daemon is not reachable at %s: %s", socket_path, strerror(err));
+        return fd;
+    }
+    int argc = od->argc;
+    od->argv[argc++] = "--socket";
+    od->argv[argc++] = (char *)socket_path;
+    if (idle) {
+        od->argv[argc++] = "--idle-timeout";
+        od->argv[argc++] = (char *)idle;
+    }
+    od->argv[argc] = NULL;
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) < 0) {
+        close(lock);
+        snprintf(msg, msglen, "cannot start the on-demand daemon: pipe: %s", strerror(errno));
+        return -1;
+    }
+    pid_t child = fork();
+    if (child == 0) {
+        close(report[0]);
+        fcntl(report[1], F_SETFD, 0);       /* the daemon keeps it (see exec_daemon) */
+        exec_daemon(od->argv, report[1]);
+    }
+    close(report[1]);
+    if (child < 0) {
+        close(report[0]);
+        close(lock);
+        snprintf(msg, msglen, "cannot start the on-demand daemon: fork: %s", strerror(errno));
+        return -1;
+    }
+    waitpid(child, NULL, 0);                /* the first child exits at once */
+    const char *why = "start timeout";
+    int exec_err = 0;
+    for (;;) {
+        fd = dial(socket_path, timeout);
+        if (fd >= 0 || !absent(errno) || now_s() >= deadline)
+            break;
+        struct pollfd pfd = {.fd = report[0], .events = POLLIN};
+        if (poll(&pfd, 1, 5) > 0) {         /* an exec error, or EOF: the daemon is gone */
+            ssize_t n = read(report[0], &exec_err, sizeof exec_err);
+            fd = dial(socket_path, timeout);
+            if (fd < 0)
+                why = n == (ssize_t)sizeof exec_err ? "exec failed" : "it exited during start";
+            break;
+        }
+    }
+    int err = errno;
+    close(report[0]);
+    close(lock);
+    if (fd >= 0)
+        return fd;
+    if (exec_err)
+        snprintf(msg, msglen, "cannot start the on-demand daemon %s (from %s): %s", od->argv[0], od->path,
+                 strerror(exec_err));
+    else if (!absent(err))
+        snprintf(msg, msglen, "multus-dp daemon is not reachable at %s: %s", socket_path, strerror(err));
+    else
+        snprintf(msg, msglen, "the on-demand daemon (%s) did not listen on %s within %g s: %s; its log: %s",
+                 od->path, socket_path, start_timeout, why, od->log_file ? od->log_file : "under its --state-dir");
+    return -1;
+}
+
 int main(void) {
     struct buf body = {0}, req = {0}, reply = {0};
     const char *command = getenv("CNI_COMMAND");
@@ -428,19 +740,20 @@ int main(void) {
     } else {
         number_value(body.data, body.len, "daemonTimeout", &timeout);
     }
-    double deadline = now_s() + timeout;
+    struct on_demand od;
+    char od_problem[4600];
+    int on_demand = on_demand_file(&od, od_problem, sizeof od_problem);
+    if (on_demand < 0)
+        return cni_error(CODE_TRY_AGAIN_LATER, "fix or remove the file (`multus-dp install --on-demand` writes it)",
+                         "%s: multus-dp shim: %s", command, od_problem);
+    if (on_demand && strcmp(command, "VERSION") == 0)
+        return version_reply(&body);    /* runtimes ask it to validate configs: no daemon needed */
 
     const char *bad = build_request(&req, &body);
     if (bad)
         return cni_error(CODE_INVALID_ENV, NULL, "multus-dp shim: cannot forward %.64s: variable names must be "
                          "letters, digits or '_' and values must not contain line breaks", bad);
 
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return cni_error(CODE_TRY_AGAIN_LATER, UNREACHABLE_HINT, "%s: multus-dp shim cannot create a socket: %s",
-                         command, strerror(errno));
-    struct timeval tv = {.tv_sec = (time_t)timeout, .tv_usec = (suseconds_t)((timeout - (double)(time_t)timeout) * 1e6)};
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv); /* bounds connect() and send() */
     long allowed_uid;
     const char *uid_problem = configured_uid(&allowed_uid);
     if (uid_problem)
@@ -449,11 +762,39 @@ int main(void) {
     if (lstat(socket_path, &st) == 0 && !trusted_uid(st.st_uid, allowed_uid))
         return cni_error(CODE_UNTRUSTED_SOCKET, UNTRUSTED_HINT, "%s: refusing to talk to %s: the socket is owned by "
                          "uid %u, not root or uid %ld", command, socket_path, (unsigned)st.st_uid, allowed_uid);
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    strcpy(addr.sun_path, socket_path);
-    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0)
+    int fd = dial(socket_path, timeout);
+    if (fd < 0 && on_demand && absent(errno)) {
+        double start_timeout = DEFAULT_START_TIMEOUT_S;
+        const char *env_start = getenv("MULTUS_DP_START_TIMEOUT");
+        if (env_start && *env_start) {
+            char *stop;
+            start_timeout = strtod(env_start, &stop);
+            if (stop == env_start || *stop || start_timeout <= 0)
+                return cni_error(CODE_INVALID_ENV, NULL, "MULTUS_DP_START_TIMEOUT=%s is not a positive number of "
+                                 "seconds", env_start);
+        } else {
+            number_value(body.data, body.len, "daemonStartTimeout", &start_timeout);
+        }
+        double idle_timeout;
+        char idle[32];
+        int has_idle = number_value(body.data, body.len, "daemonIdleTimeout", &idle_timeout) == 0;
+        if (has_idle)
+            snprintf(idle, sizeof idle, "%.17g", idle_timeout);
+        char why[8192];
+        const char *details;
+        fd = start_and_dial(&od, socket_path, timeout, start_timeout, has_idle ? idle : NULL, why, sizeof why,
+                            &details);
+        if (fd < 0)
+            return cni_error(CODE_TRY_AGAIN_LATER, details, "%s: %s", command, why);
+        /* what answers now was started a moment ago: the file's owner is checked as above */
+        if (lstat(socket_path, &st) == 0 && !trusted_uid(st.st_uid, allowed_uid))
+            return cni_error(CODE_UNTRUSTED_SOCKET, UNTRUSTED_HINT, "%s: refusing to talk to %s: the socket is owned "
+                             "by uid %u, not root or uid %ld", command, socket_path, (unsigned)st.st_uid, allowed_uid);
+    } else if (fd < 0) {
         return cni_error(CODE_TRY_AGAIN_LATER, UNREACHABLE_HINT, "%s: multus-dp daemon is not reachable at %s: %s",
                          command, socket_path, strerror(errno));
+    }
+    double deadline = now_s() + timeout;    /* for the reply: a daemon's start is not counted */
     /* the file may have been swapped since lstat: what counts is who serves this connection */
     struct ucred peer;
     socklen_t peer_len = sizeof peer;

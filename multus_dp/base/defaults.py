@@ -1,8 +1,8 @@
 """Every default path and timeout that more than one place needs, written once.
 
-The C shim reads SOCKET_PATH and DAEMON_TIMEOUT too: setup.py passes them to the compiler
-(-DDEFAULT_SOCKET, -DDEFAULT_TIMEOUT_S), so changing them here changes the shim at the next
-install.
+The C shim reads SOCKET_PATH, DAEMON_TIMEOUT and DAEMON_START_TIMEOUT too: setup.py passes them
+to the compiler (-DDEFAULT_SOCKET, -DDEFAULT_TIMEOUT_S, -DDEFAULT_START_TIMEOUT_S), so changing
+them here changes the shim at the next install.
 """
 from __future__ import annotations
 
@@ -28,6 +28,10 @@ LOG_TO_STDERR = True
 
 DELEGATE_TIMEOUT = 60.0          # seconds one delegate call may take
 DAEMON_TIMEOUT = 300.0           # seconds the shim waits for the daemon's reply (C reads it too)
+# Thin mode's on-demand daemon (the shim starts it when none listens; docs/modes.md)
+DAEMON_START_TIMEOUT = 30.0      # seconds the shim waits for a daemon it started to listen (C reads it too)
+DAEMON_IDLE_TIMEOUT = 300.0      # seconds without a request after which an on-demand daemon exits
+ON_DEMAND_LOG_NAME = "on-demand-daemon.log"   # the on-demand daemon's log, under its state dir
 MAC_READBACK_TRIES = 20
 MAC_READBACK_INTERVAL = 0.05     # seconds
 UDEV_SETTLE_TIMEOUT = 5.0        # seconds

@@ -56,6 +56,10 @@ class DaemonConfig(ProcessKeys):
     shutdownTimeout: float = Field(
         default=90.0, gt=0,
         description="SIGTERM: seconds in-flight work may take before the daemon exits anyway")
+    idleTimeout: float | None = Field(
+        default=None, gt=0,
+        description=("exit after this many seconds without a request, serving what is queued first (the on-demand "
+                     "daemon of thin mode; `--idle-timeout`); unset: never"))
     metricsAddress: str = Field(
         default=DEFAULT_METRICS_ADDRESS,
         description='`host:port` of the Prometheus listener; `""` turns it off (`/metrics` on the socket stays)')

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from typing import Any
 
 import multus_dp
 from multus_dp import logs
+from multus_dp.base import defaults
 
 from . import confgen
 
@@ -43,7 +45,7 @@ def install_shim(bin_dir: Path, source: Path | None = None) -> bool:
 
 @dataclass
 class Reconciled:
-    state: str                  # "written", "unchanged", "withdrawn", "waiting"
+    state: str                  # "written", "unchanged", "withdrawn", "waiting", "skipped" (--no-conf)
     conf: Path
     primary: Path | None = None
     reason: str = ""
@@ -135,10 +137,46 @@ def install_socket_file(bin_dir: Path, socket_path: str | None) -> bool:
     return confgen.write_if_changed(path, (socket_path + "\n").encode())
 
 
+ON_DEMAND_SUFFIX = ".on-demand"     # native/shim.c reads `<its own path>.on-demand`
+ON_DEMAND_HEADER = (
+    "# multus-dp thin mode: the shim beside this file starts this daemon when none listens on its socket.\n"
+    "# One argument a line; the shim adds --socket <its socket> (and --idle-timeout <the config's\n"
+    "# daemonIdleTimeout>). Written by `multus-dp install --on-demand`; without this file (thick mode)\n"
+    "# the shim never starts a daemon.\n")
+
+
+def on_demand_command(idle_timeout: float | None = None, state_dir: str | None = None,
+                      log_file: str | None = None, python: str = sys.executable) -> list[str]:
+    """`multus-dp daemon --on-demand ...` with this installation's interpreter. The log file is
+    always named, so the shim can point at it when the daemon does not come up."""
+    state = state_dir or defaults.STATE_DIR
+    argv = [python, "-m", "multus_dp", "daemon", "--on-demand", "--log-file",
+            log_file or os.path.join(state, defaults.ON_DEMAND_LOG_NAME)]
+    if state_dir:
+        argv += ["--state-dir", state_dir]
+    if idle_timeout is not None:
+        argv += ["--idle-timeout", f"{idle_timeout:g}"]
+    return argv
+
+
+def install_on_demand_file(bin_dir: Path, argv: list[str] | None) -> bool:
+    """`<bin_dir>/multus-dp.on-demand`: the daemon command the shim runs when none listens
+    (thin mode); None removes it (thick mode: the shim never starts a daemon). True if changed."""
+    path = bin_dir / (SHIM_NAME + ON_DEMAND_SUFFIX)
+    if argv is None:
+        return confgen.remove(path)
+    bad = [a for a in argv if not a or "\n" in a or "\r" in a]
+    if bad or not os.path.isabs(argv[0]):
+        raise InstallError(f"cannot write {path}: every argument must be one non-empty line and the first an "
+                           f"absolute path ({argv!r})")
+    return confgen.write_if_changed(path, (ON_DEMAND_HEADER + "\n".join(argv) + "\n").encode(), mode=0o644)
+
+
 def cleanup(bin_dir: Path, conf_dir: Path) -> list[Path]:
-    """Remove what install wrote: our conflist, the shim and its socket file."""
+    """Remove what install wrote: our conflist, the shim and its socket and on-demand files."""
     removed = []
-    for path in (conf_dir / confgen.OUR_CONF_NAME, bin_dir / SHIM_NAME, bin_dir / (SHIM_NAME + SOCKET_FILE_SUFFIX)):
+    for path in (conf_dir / confgen.OUR_CONF_NAME, bin_dir / SHIM_NAME, bin_dir / (SHIM_NAME + SOCKET_FILE_SUFFIX),
+                 bin_dir / (SHIM_NAME + ON_DEMAND_SUFFIX)):
         if confgen.remove(path):
             removed.append(path)
     return removed

@@ -4,7 +4,9 @@ One process per node holds the long-lived parts in one process context built at 
 (chain/context.py: VERSION cache, watch caches, hardware inventory, SR-IOV delegate). Each
 CNI request runs `chain.entry.handle` under the daemon's rules: at most `maxConcurrency` at once, one at a time per container, GC alone. SIGTERM: the socket is
 removed and closed (new callers get "try again later" from the shim), in-flight work
-finishes, the process exits.
+finishes, the process exits. With `idleTimeout` (the on-demand daemon of thin mode) it also
+exits after that long without a request: the socket file goes first (a new shim starts a new
+daemon), what is already queued on the socket is served, then the process exits.
 """
 from __future__ import annotations
 
@@ -43,6 +45,9 @@ from .wiring import build_context
 log = logs.get("daemon")
 
 MAX_BODY = 16 << 20
+# idle exit: how long the socket must stay quiet after its file is removed before the daemon
+# stops accepting (a connect that resolved the path just before the removal lands within it)
+IDLE_EXIT_GRACE = 0.2
 SERIALIZED = ("ADD", "DEL", "CHECK", "GC")
 
 
@@ -73,6 +78,7 @@ class Daemon:
         self._metrics_server: Any = None
         self._socket_ino: int | None = None
         self._started_at = time.time()
+        self._last_activity = time.monotonic()
         self._stop_requested = threading.Event()
 
     # ---- lifecycle -----------------------------------------------------------------------
@@ -106,14 +112,20 @@ class Daemon:
     def metrics_port(self) -> int | None:
         return self._metrics_server.server_port if self._metrics_server else None
 
-    def stop(self) -> list[dict[str, Any]]:
+    def stop(self, serve_queued: bool = False) -> list[dict[str, Any]]:
         """Stop accepting, let in-flight work finish (up to shutdownTimeout), release the socket.
-        Returns what was still running when the time ran out."""
+        Returns what was still running when the time ran out. `serve_queued` (idle exit): the
+        connections already queued on the socket are served, not cut (SIGTERM cuts them: the
+        shim answers 11 and the runtime retries)."""
         self.readiness.mark_stopping()
         server, self._server = self._server, None
         if server is not None:
             self._unlink_socket()
+            if serve_queued:
+                self._serve_queued()
             server.shutdown()
+            if serve_queued:
+                self._accept_backlog(server)
             server.socket.close()
         left = self.wait_idle(self.config.shutdownTimeout)
         if left:
@@ -132,14 +144,44 @@ class Daemon:
             if os.stat(self.config.socketPath).st_ino == self._socket_ino:
                 os.unlink(self.config.socketPath)
 
+    def _serve_queued(self) -> None:
+        """The socket file is gone, so no new connection can arrive; a shim that resolved the
+        path just before may still be connecting: keep accepting until the socket has been
+        quiet for IDLE_EXIT_GRACE seconds."""
+        while True:
+            with self._inflight_cond:
+                quiet = time.monotonic() - self._last_activity
+            if quiet >= IDLE_EXIT_GRACE:
+                return
+            time.sleep(IDLE_EXIT_GRACE - quiet)
+
+    def _accept_backlog(self, server: _Server) -> None:
+        """What connected between the last accept and the shutdown of the accept loop."""
+        server.socket.setblocking(False)
+        while True:
+            try:
+                request, address = server.get_request()
+            except (BlockingIOError, OSError):
+                return
+            server.process_request(request, address)
+
     def connection_opened(self) -> None:
         with self._inflight_cond:
             self._connections += 1
+            self._last_activity = time.monotonic()
 
     def connection_closed(self) -> None:
         with self._inflight_cond:
             self._connections -= 1
+            self._last_activity = time.monotonic()
             self._inflight_cond.notify_all()
+
+    def idle_seconds(self) -> float:
+        """Seconds since the last connection ended; 0 while one is open or a request runs."""
+        with self._inflight_cond:
+            if self._connections or self._inflight:
+                return 0.0
+            return time.monotonic() - self._last_activity
 
     def wait_idle(self, timeout: float) -> list[dict[str, Any]]:
         """Wait until every accepted connection got its reply; returns what is still running."""
@@ -150,12 +192,16 @@ class Daemon:
             return list(self._inflight.values())
 
     def run_forever(self) -> int:
-        """Serve until SIGTERM/SIGINT."""
+        """Serve until SIGTERM/SIGINT, or until idle for idleTimeout seconds when set."""
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self._stop_requested.set())
         self.start()
-        while not self._stop_requested.wait(1.0):
-            pass
+        idle_timeout = self.config.idleTimeout
+        tick = min(1.0, idle_timeout / 4) if idle_timeout else 1.0
+        while not self._stop_requested.wait(tick):
+            if idle_timeout and self.idle_seconds() >= idle_timeout:
+                log.info("no request for %g s: exiting (idleTimeout)", idle_timeout)
+                return 1 if self.stop(serve_queued=True) else 0
         log.info("signal received: stopping")
         return 1 if self.stop() else 0
 

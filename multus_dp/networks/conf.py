@@ -118,10 +118,18 @@ class MultusConf(ProcessKeys):  # the Kubernetes and SR-IOV node keys: ProcessKe
                      "mac, portMappings, bandwidth, infiniband-guid) no plugin of the network declares (multus-dp)"))
     socketPath: str = Field(
         default=defaults.SOCKET_PATH,
-        description="the daemon's socket, for the shim (thick mode; `$MULTUS_DP_SOCKET` wins)")
+        description="the daemon's socket, for the shim (`$MULTUS_DP_SOCKET` wins)")
     daemonTimeout: float = Field(
         default=defaults.DAEMON_TIMEOUT, gt=0,
-        description="seconds the shim waits for the daemon's reply (thick mode; `$MULTUS_DP_TIMEOUT` wins)")
+        description="seconds the shim waits for the daemon's reply (`$MULTUS_DP_TIMEOUT` wins)")
+    daemonStartTimeout: float = Field(
+        default=defaults.DAEMON_START_TIMEOUT, gt=0,
+        description=("thin mode: seconds the shim waits for the on-demand daemon it starts (or another shim starts) "
+                     "to listen (`$MULTUS_DP_START_TIMEOUT` wins)"))
+    daemonIdleTimeout: float | None = Field(
+        default=None, gt=0,
+        description=("thin mode: seconds without a request after which the on-demand daemon exits (passed when "
+                     "the shim starts it; unset: the `--idle-timeout` of `multus-dp install --on-demand`)"))
     deviceInfoDir: str = Field(default=defaults.DEVICE_INFO_DIR, description="device-info spec files (multus-dp)")
 
     @field_validator("cniVersion")
@@ -165,7 +173,8 @@ REQUEST_KEYS: tuple[str, ...] = (
     "maxAttachments", "maxParallelDelegates",
     # read by the shim and thin mode only (the daemon logs by its own config); Multus' cniDir,
     # accepted and unused
-    "socketPath", "daemonTimeout", "logLevel", "logFile", "logToStderr", "cniDir",
+    "socketPath", "daemonTimeout", "daemonStartTimeout", "daemonIdleTimeout", "logLevel", "logFile",
+    "logToStderr", "cniDir",
 )
 
 
