@@ -1,4 +1,4 @@
-"""Attach/detach latency benchmark: multus-dp (thin, thick) against the direct-delegate floor
+"""Attach/detach latency benchmark: multus-dp (thin, thin with a kubeconfig, thick) against the direct-delegate floor
 and an optional reference meta-plugin, interleaved, every run verified; JSON, Markdown, PNG.
 
 Runs as root on a node with the CNI plugins (bridge, ptp, macvlan, host-local); creates its own
@@ -20,7 +20,8 @@ from multus_dp.base import defaults
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 ALL_SCENARIOS = (1, 2, 3, 4, 5, 6)
 DEFAULT_SCENARIOS = (1, 2, 3, 4, 5)   # 6 (a cluster on one machine) runs when asked for
-RUNNERS = ("floor", "thin", "thick")
+RUNNERS = ("floor", "thin", "thin-kubeconfig", "thick", "thin-python")
+DEFAULT_RUNNERS = ("floor", "thin", "thin-kubeconfig", "thick")   # thin-python: the per-call Python path, on request
 
 
 def _default_cni_dir() -> str:
@@ -53,8 +54,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scenarios", type=_int_list, default=list(DEFAULT_SCENARIOS),
                         help="comma list: 1 seed pod, 2 four networks, 3 vFW pod, 4 burst, 5 API load, "
                              "6 a cluster on one machine (default 1-5)")
-    parser.add_argument("--runners", type=_names, default=list(RUNNERS),
-                        help="comma list of floor, thin, thick (default all; a runner that cannot start is reported)")
+    parser.add_argument("--runners", type=_names, default=list(DEFAULT_RUNNERS),
+                        help=f"comma list of {', '.join(RUNNERS)} (default {','.join(DEFAULT_RUNNERS)}; a runner "
+                             "that cannot start is reported)")
     parser.add_argument("--reference", metavar="PATH",
                         help="a CNI meta-plugin binary taking Multus' `delegates` config, measured side by side")
     parser.add_argument("--runs", type=int, default=30, help="measured runs per scenario and runner (default 30)")

@@ -76,10 +76,25 @@ def _links(netns: str) -> list[str]:
     return [link["ifname"] for link in json.loads(ip("-j", "-n", netns, "link", "show", check=False) or "[]")]
 
 
+def _announce(runner: Runner, pods: Sequence[Pod]) -> None:
+    """A runner whose pods must exist somewhere first (thin-kubeconfig: in the API emulator)
+    gets them before the clock runs."""
+    announce = getattr(runner, "announce_pods", None)
+    if announce:
+        announce(list(pods))
+
+
+def _runner_checks(runner: Runner, pod: Pod) -> list[str]:
+    """A runner's own checks after an ADD (thin-kubeconfig: the network-status on the pod)."""
+    verify = getattr(runner, "verify_add", None)
+    return list(verify(pod)) if verify else []
+
+
 def _one(runner: Runner, pod: Pod, scenario: Scenario, node: Node, series: Series, record: bool) -> None:
+    _announce(runner, [pod])
     before = _snapshot(runner)
     add = runner.add(pod)
-    problems = check_add(add, pod.netns, scenario.networks)
+    problems = check_add(add, pod.netns, scenario.networks) or _runner_checks(runner, pod)
     if problems:
         raise BrokenRun(f"ADD of {pod.name}: " + "; ".join(problems))
     if record:
@@ -163,8 +178,10 @@ def _at_once(calls: Sequence[Callable[[], Call]]) -> tuple[list[Call], float]:
 
 def _burst(runner: Runner, pods: Sequence[Pod], scenario: Scenario, node: Node, series: Series,
            record: bool) -> None:
+    _announce(runner, pods)
     adds, add_span = _at_once([lambda p=p: runner.add(p) for p in pods])
-    problems = [f"{p.name}: {m}" for p, call in zip(pods, adds) for m in check_add(call, p.netns, scenario.networks)]
+    problems = [f"{p.name}: {m}" for p, call in zip(pods, adds)
+                for m in check_add(call, p.netns, scenario.networks) or _runner_checks(runner, p)]
     if problems:
         raise BrokenRun(f"ADD of {len(pods)} pods at once: " + "; ".join(problems[:5]))
     dels, del_span = _at_once([lambda p=p: runner.delete(p) for p in pods])

@@ -7,7 +7,7 @@ from typing import Any
 
 from .stamp import one_line
 
-RUNNER_ORDER = ("floor", "thin", "thick", "reference")
+RUNNER_ORDER = ("floor", "thin", "thin-kubeconfig", "thin-python", "thick", "reference")
 
 
 def _cell(s: dict[str, Any]) -> str:

@@ -11,7 +11,7 @@ from .harness import Series
 from .scenarios import Scenario
 from .stats import pairwise_difference_ms, pairwise_ratio, summary
 
-OURS = ("thick", "thin")
+OURS = ("thick", "thin", "thin-kubeconfig", "thin-python")
 
 
 def _ms(values: Sequence[float]) -> list[float]:
@@ -104,6 +104,28 @@ def scenario_doc(scenario: Scenario, series: list[Series] | None = None, api: li
     return doc
 
 
+# issue 17: thin mode (the shipped thin binary, with and without a kubeconfig) near the floor
+THIN_MODES = ("thin", "thin-kubeconfig")
+THIN_OVERHEAD_MS = 15.0
+THIN_MAKESPAN_RATIO = 1.5
+
+
+def thin_targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    s1, s2, s4 = _scenario(doc, 1), _scenario(doc, 2), _scenario(doc, 4)
+    for mode in THIN_MODES:
+        for number, sc in ((1, s1), (2, s2)):
+            floor = (sc or {}).get("comparisons", {}).get(f"{mode}/floor")
+            if floor:
+                out.append(_target(f"S{number} ADD overhead over the floor, {mode}",
+                                   floor["add_difference_ms"]["median"], THIN_OVERHEAD_MS, " ms"))
+        floor4 = (s4 or {}).get("comparisons", {}).get(f"{mode}/floor")
+        if floor4:
+            out.append(_target(f"S4 ADD makespan / floor's, {mode}", floor4["makespan_add_ratio"],
+                               THIN_MAKESPAN_RATIO, "×"))
+    return out
+
+
 def summary_counts(values: Sequence[int]) -> dict[str, float | int]:
     if not values:
         return {"n": 0}
@@ -151,6 +173,7 @@ def targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
             out.append(_target(f"S2 DEL, {mode} / reference", ref2["del_ratio"]["median"] if ref2 else None, 0.6, "×",
                                "" if ref2 else no_ref))
         break  # thick if it ran, else thin
+    out += thin_targets(doc)
     if s5 and "warm" in s5.get("api", {}):
         warm = s5["api"]["warm"]
         kinds = warm["add_by_kind_per_pod"]

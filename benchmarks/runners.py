@@ -1,10 +1,15 @@
 """Ways of attaching a pod's networks, all behind one interface so a scenario can interleave
 them iteration by iteration:
 
-    floor      the delegates exec'd directly in order by a tiny C driver: no meta-plugin
-    thin       multus-dp as a plain CNI plugin (`multus-dp cni`, one Python process per call)
-    thick      the native shim -> the multus-dp daemon (a real `multus-dp daemon` subprocess)
-    reference  any CNI meta-plugin binary that takes Multus' `delegates` config (--reference)
+    floor            the delegates exec'd directly in order by a tiny C driver: no meta-plugin
+    thin             thin mode as shipped: the shim installed by `multus-dp install --on-demand`,
+                     which starts its on-demand daemon when none listens (started once, in
+                     prepare(), outside every timed call: a DEL of an unknown container)
+    thin-kubeconfig  the same with a kubeconfig in the config: the pod is read from and its
+                     network-status published to kmock's Kubernetes emulator (as in the tests)
+    thin-python      `multus-dp cni`: one Python process per call (thin mode before issue 17)
+    thick            the native shim -> the multus-dp daemon (a real `multus-dp daemon` subprocess)
+    reference        any CNI meta-plugin binary that takes Multus' `delegates` config (--reference)
 
 Every runner gets the same delegate configs, the same CNI_* environment and the same netns.
 """
@@ -13,10 +18,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -158,16 +165,16 @@ def thin_argv(python: str) -> list[str]:
     return [str(script), "cni"] if script.exists() else [python, "-m", "multus_dp", "cni"]
 
 
-class ThinRunner(_MetaRunner, OursMixin):
-    name = "thin"
-    label = "multus-dp thin (multus-dp cni)"
+class ThinPythonRunner(_MetaRunner, OursMixin):
+    name = "thin-python"
+    label = "multus-dp thin, per-call Python (multus-dp cni)"
 
     def __init__(self, env: Env) -> None:
         super().__init__(env, thin_argv(env.python), {"MULTUS_DP_LOG_LEVEL": "warning"})
-        self.state_dir = env.work_dir / "thin-state"
+        self.state_dir = env.work_dir / "thin-python-state"
 
     def config(self, scenario: Scenario) -> dict[str, Any]:
-        return self.ours_config(scenario, self.env.work_dir / "thin")
+        return self.ours_config(scenario, self.env.work_dir / "thin-python")
 
     def leftovers(self, pod: Pod) -> list[str]:
         return self.journal_leftovers(pod)
@@ -177,6 +184,141 @@ def shim_path() -> Path:
     import multus_dp
 
     return Path(multus_dp.__file__).parent / "bin" / "multus-dp-shim"
+
+
+# the bench's on-demand daemon must not idle out between scenarios: its start is not measured
+BENCH_IDLE_TIMEOUT = 3600.0
+
+
+class ThinRunner(_MetaRunner, OursMixin):
+    """Thin mode as a node runs it: `<bin>/multus-dp` is the shim, `<bin>/multus-dp.on-demand`
+    names the daemon it starts. The config carries the socket (no environment variable)."""
+    name = "thin"
+    label = "multus-dp thin (C shim -> on-demand daemon)"
+
+    def __init__(self, env: Env) -> None:
+        from multus_dp.daemon.install import install_on_demand_file, install_shim, on_demand_command
+
+        shim = shim_path()
+        if not os.access(shim, os.X_OK):
+            raise DaemonUnavailable(f"the shim {shim} is not built (pip install -e . compiles native/shim.c)")
+        root = env.work_dir / self.name
+        bin_dir = root / "bin"
+        bin_dir.mkdir(parents=True, exist_ok=True)
+        install_shim(bin_dir, shim)
+        self.daemon_state = root / "daemon-state"
+        self.daemon_log = self.daemon_state / "on-demand-daemon.log"
+        install_on_demand_file(bin_dir, on_demand_command(BENCH_IDLE_TIMEOUT, str(self.daemon_state),
+                                                          str(self.daemon_log), "warning", python=env.python))
+        # a unix socket path must fit 108 bytes: a short private dir, whatever the work dir is
+        self.socket_dir = Path(tempfile.mkdtemp(prefix="mb-thin-"))
+        self.socket = str(self.socket_dir / "daemon.sock")
+        super().__init__(env, [str(bin_dir / "multus-dp")])
+        self.state_dir = env.work_dir / f"{self.name}-state"
+        self.root = root
+
+    def config(self, scenario: Scenario) -> dict[str, Any]:
+        return {**self.ours_config(scenario, self.root), "socketPath": self.socket}
+
+    def prepare(self, scenario: Scenario) -> None:
+        super().prepare(scenario)
+        if not os.path.exists(self.socket):   # start the daemon now, outside the timed calls
+            start = self.delete(Pod("bench-start", "bench-on-demand-start", "none"))
+            if not start.ok:
+                log = self.daemon_log.read_text()[-800:] if self.daemon_log.exists() else ""
+                raise DaemonUnavailable(f"the on-demand daemon did not start: {start.describe()} {log}")
+
+    def leftovers(self, pod: Pod) -> list[str]:
+        return self.journal_leftovers(pod)
+
+    def phase_snapshot(self) -> dict[str, float]:
+        from multus_dp.daemon.protocol import DaemonClient
+
+        from .phases import parse_sums
+
+        return parse_sums(DaemonClient(self.socket, timeout=10).metrics())
+
+    def close(self) -> None:
+        """Stop the on-demand daemon the shim started (by its pid, from its /status)."""
+        from multus_dp.daemon.protocol import DaemonClient
+
+        try:
+            pid = int(DaemonClient(self.socket, timeout=5).status()["pid"])
+        except (OSError, KeyError, ValueError):
+            pid = 0
+        if pid:
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 30
+            while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if os.path.exists(f"/proc/{pid}"):
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(self.socket_dir, ignore_errors=True)
+
+
+class ThinKubeconfigRunner(ThinRunner):
+    """Thin mode with a kubeconfig: every pod exists in kmock's emulator (created before the
+    clock runs), the daemon GETs it, and its network-status is checked after each ADD."""
+    name = "thin-kubeconfig"
+    label = "multus-dp thin + kubeconfig (C shim -> on-demand daemon -> API emulator)"
+
+    def __init__(self, env: Env) -> None:
+        from .kube_emulator import Emulator, write_kubeconfig
+
+        super().__init__(env)
+        try:
+            self.emulator = Emulator()
+        except ImportError as exc:
+            super().close()
+            raise DaemonUnavailable(f"needs kmock (pip install -e '.[bench]'): {exc}") from exc
+        self.kubeconfig = write_kubeconfig(self.root / "kubeconfig", self.emulator.url)
+        self.networks = 0
+
+    def config(self, scenario: Scenario) -> dict[str, Any]:
+        self.networks = len(scenario.networks)
+        return {**super().config(scenario), "kubeconfig": str(self.kubeconfig), "nodeName": KUBE_NODE}
+
+    def announce_pods(self, pods: list[Pod]) -> None:
+        for pod in pods:
+            self.emulator.seed("", "v1", "pods", {
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": pod.name, "namespace": KUBE_NAMESPACE, "uid": f"uid-{pod.container_id}"},
+                "spec": {"nodeName": KUBE_NODE, "containers": [{"name": "c", "image": "busybox"}]}})
+
+    def _status(self, pod: Pod) -> list[dict[str, Any]]:
+        obj = self.emulator.get("", "v1", "pods", KUBE_NAMESPACE, pod.name) or {}
+        value = (obj.get("metadata", {}).get("annotations") or {}).get(STATUS_ANNOTATION)
+        return json.loads(value) if value else []
+
+    def _eventually(self, pod: Pod, done: Callable[[list[dict[str, Any]]], bool]) -> list[dict[str, Any]]:
+        """The daemon publishes right after its reply: poll (outside the timed call) up to 10 s."""
+        deadline = time.monotonic() + STATUS_WAIT
+        while True:
+            status = self._status(pod)
+            if done(status) or time.monotonic() > deadline:
+                return status
+            time.sleep(0.01)
+
+    def verify_add(self, pod: Pod) -> list[str]:
+        status = self._eventually(pod, lambda s: len(s) == self.networks)
+        if len(status) != self.networks:
+            return [f"network-status on the pod has {len(status)} entries, expected {self.networks}: {status}"]
+        return []
+
+    def leftovers(self, pod: Pod) -> list[str]:
+        status = self._eventually(pod, lambda s: not s)
+        left = [f"network-status still on the pod after DEL: {status}"] if status else []
+        return left + super().leftovers(pod)
+
+    def close(self) -> None:
+        super().close()
+        self.emulator.close()
+
+
+STATUS_WAIT = 10.0                # seconds a published network-status may take to show on the pod
+KUBE_NAMESPACE = "bench"          # cni_env's K8S_POD_NAMESPACE
+KUBE_NODE = "bench-node"
+STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"
 
 
 class DaemonUnavailable(RuntimeError):

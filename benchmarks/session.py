@@ -11,7 +11,8 @@ from typing import Any
 from . import api_load, cluster, harness, report, results, scenarios
 from .node import Node, sweep_orphans
 from .procs import build_floor_driver, timed
-from .runners import DaemonUnavailable, Env, FloorRunner, ReferenceRunner, Runner, ThickRunner, ThinRunner
+from .runners import (DaemonUnavailable, Env, FloorRunner, ReferenceRunner, Runner, ThickRunner,
+                      ThinKubeconfigRunner, ThinPythonRunner, ThinRunner)
 from .stamp import stamp
 from .stats import summary
 
@@ -27,6 +28,7 @@ class Session:
     def _start_runners(self, env: Env, driver: Path, node_keys: dict[str, Any]) -> None:
         makers: dict[str, Callable[[], Runner]] = {
             "floor": lambda: FloorRunner(env, driver), "thin": lambda: ThinRunner(env),
+            "thin-kubeconfig": lambda: ThinKubeconfigRunner(env), "thin-python": lambda: ThinPythonRunner(env),
             "thick": lambda: ThickRunner(env, node_keys)}
         for name in self.args.runners:
             try:

@@ -39,6 +39,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--state-dir", help=f"--on-demand: the daemon's state dir (default {defaults.STATE_DIR})")
     parser.add_argument("--daemon-log-file",
                         help=f"--on-demand: the daemon's log (default <state-dir>/{defaults.ON_DEMAND_LOG_NAME})")
+    parser.add_argument("--daemon-log-level", help="--on-demand: the daemon's log level (default info)")
     parser.add_argument("--no-conf", action="store_true",
                         help="install the binary only, no 00-multus-dp.conflist (thin mode with your own config)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -68,8 +69,10 @@ def run(args: argparse.Namespace) -> int:
         else:
             print("\n".join(f"removed {p}" for p in removed) or "nothing to remove")
         return 0
-    if not args.on_demand and (args.idle_timeout is not None or args.state_dir or args.daemon_log_file):
-        print("multus-dp install: --idle-timeout, --state-dir and --daemon-log-file go with --on-demand",
+    if not args.on_demand and (args.idle_timeout is not None or args.state_dir or args.daemon_log_file
+                               or args.daemon_log_level):
+        print("multus-dp install: --idle-timeout, --state-dir, --daemon-log-file and --daemon-log-level go with "
+              "--on-demand",
               file=sys.stderr)
         return 2
     if args.no_conf and args.watch:
@@ -79,8 +82,8 @@ def run(args: argparse.Namespace) -> int:
         installer = ConfInstaller(conf_dir, args.readiness_indicator_file, _plugin_keys(args))
         shim_written = install_shim(bin_dir)
         install_socket_file(bin_dir, args.socket)
-        command = on_demand_command(args.idle_timeout, args.state_dir, args.daemon_log_file) if args.on_demand \
-            else None
+        command = on_demand_command(args.idle_timeout, args.state_dir, args.daemon_log_file,
+                                    args.daemon_log_level) if args.on_demand else None
         install_on_demand_file(bin_dir, command)
         outcome = Reconciled("skipped", installer.conf_path, reason="--no-conf") if args.no_conf \
             else installer.reconcile()

@@ -146,7 +146,8 @@ ON_DEMAND_HEADER = (
 
 
 def on_demand_command(idle_timeout: float | None = None, state_dir: str | None = None,
-                      log_file: str | None = None, python: str = sys.executable) -> list[str]:
+                      log_file: str | None = None, log_level: str | None = None,
+                      python: str = sys.executable) -> list[str]:
     """`multus-dp daemon --on-demand ...` with this installation's interpreter. The log file is
     always named, so the shim can point at it when the daemon does not come up."""
     state = state_dir or defaults.STATE_DIR
@@ -156,6 +157,8 @@ def on_demand_command(idle_timeout: float | None = None, state_dir: str | None =
         argv += ["--state-dir", state_dir]
     if idle_timeout is not None:
         argv += ["--idle-timeout", f"{idle_timeout:g}"]
+    if log_level:
+        argv += ["--log-level", log_level]
     return argv
 
 

@@ -5,10 +5,12 @@ Such a daemon has no config file: as in thin mode, each request's config is its 
 so the process-owned keys (networks/conf.py PROCESS_KEYS: the Kubernetes and SR-IOV node keys)
 come from the request. One process context is built per distinct set of those keys, the first
 time a request brings it, and kept (a small LRU cache): requests with other keys get their own,
-and a request never overrides another's. The contexts are built the way thin mode builds its
-one (plain Kubernetes GETs and an inline status patch, no watch caches; the SR-IOV inventory
-read from sysfs when a request needs it), and share one VERSION cache, kept on disk under the
-daemon's state dir so a daemon started after an idle exit does not probe every plugin again.
+and a request never overrides another's. The contexts look things up the way thin mode does
+(a Kubernetes GET per lookup, no watch cache to sync before the first ADD; the SR-IOV inventory
+read from sysfs when a request needs it) and publish the network-status as the node daemon
+does (queued right after the reply, retried, flushed when the daemon exits). They share one
+VERSION cache, kept on disk under the daemon's state dir, so a daemon started after an idle
+exit does not probe every plugin again.
 """
 from __future__ import annotations
 
@@ -71,8 +73,10 @@ class OnDemandContext(ProcessContext):
                 log.info("process context %d built for a request's process keys", len(self._contexts),
                          extra={"network": conf.name})
                 if len(self._contexts) > MAX_CONTEXTS:
-                    # nothing to stop: thin-style contexts hold no watch, thread or socket
-                    self._contexts.popitem(last=False)
+                    # its publisher flushes in the background; a request still running on it
+                    # keeps its own references
+                    _, evicted = self._contexts.popitem(last=False)
+                    threading.Thread(target=evicted.stop, name="context-stop", daemon=True).start()
             self._contexts.move_to_end(key)
             return context
 
@@ -89,10 +93,16 @@ class OnDemandContext(ProcessContext):
             # as thin mode: the hardware as sysfs shows it now, not a model kept since start
             sriov = SriovParts(conf, assignments, inventory=_fresh_inventory(conf.sysfsRoot),
                                observe_phase=self.observe_phase)
-        # thin mode's sources: a GET per lookup, the status patched inline; nothing to stop
-        kube = build_sources(conf, watch=False)
-        return ProcessContext(keys=conf, invoker=invoker, assignments=assignments, sriov=sriov, kube=kube,
-                              observe_phase=self.observe_phase)
+        # thin mode's lookups (a GET each: nothing to sync before the first ADD, nothing stale);
+        # the status is published as the node daemon does, right after the reply by worker threads
+        # that retry, flushed when the daemon exits
+        kube = build_sources(conf, watch=False, background_publish=True)
+        context = ProcessContext(keys=conf, invoker=invoker, assignments=assignments, sriov=sriov, kube=kube,
+                                 observe_phase=self.observe_phase)
+        if kube is not None:
+            kube.start()
+            context.stop_hooks.append(kube.stop)
+        return context
 
     def cache_sizes(self) -> dict[str, int]:
         with self._building:

@@ -13,12 +13,15 @@ if TYPE_CHECKING:
     from .settings import KubeApiKeys
 
 
-def build_sources(conf: KubeApiKeys, watch: bool = True, env: Mapping[str, str] | None = None) -> KubeSources | None:
+def build_sources(conf: KubeApiKeys, watch: bool = True, env: Mapping[str, str] | None = None,
+                  background_publish: bool | None = None) -> KubeSources | None:
     """The typed KubeSources (`pod_source`, `network_source`, `publisher`, `not_ready_reason`,
     `start`/`stop`, the stores) from a config carrying the Kubernetes keys (the daemon config,
     or thin mode's plugin config), or None when neither a kubeconfig nor an in-cluster config
     exists. The daemon builds it with watches and `start()`s it; thin mode (one process per
-    call) builds it with `watch=False`: plain GETs and an inline status patch, nothing to stop."""
+    call) builds it with `watch=False`: plain GETs and an inline status patch, nothing to stop.
+    `background_publish` (default: as `watch`): the status patch queued and retried by worker
+    threads (`start`/`stop` then needed), as the on-demand daemon does with plain GETs."""
     from .kube import build_sources as build
 
-    return build(conf, watch=watch, env=env)
+    return build(conf, watch=watch, env=env, background_publish=background_publish)

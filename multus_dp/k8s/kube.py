@@ -29,7 +29,7 @@ log = logs.get("k8s")
 
 class KubeSources:
     def __init__(self, settings: KubeSettings, source: CredentialSource, watch: bool = True,
-                 env: Mapping[str, str] | None = None) -> None:
+                 env: Mapping[str, str] | None = None, background_publish: bool | None = None) -> None:
         self.settings = settings
         self.metrics = KubeMetrics()
         self.credentials = Credentials(source, settings, self.metrics)
@@ -64,7 +64,8 @@ class KubeSources:
         self.pod_source = KubePodSource(self.fetcher, self.metrics, pods)
         self.network_source = KubeNetworkSource(self.fetcher, self.metrics, nads, networks)
         self.publisher = KubeStatusPublisher(self.api, self.metrics, self.node_name, settings.kubeBackoffMax,
-                                             background=watch, cached_pod=self.pod_source.cached,
+                                             background=watch if background_publish is None else background_publish,
+                                             cached_pod=self.pod_source.cached,
                                              workers=settings.kubePublishWorkers)
         self.metrics.cache_sizes = self.cache_sizes
         if self.informers:
@@ -116,11 +117,12 @@ class KubeSources:
         return all(store.wait_synced(max(0.0, deadline - time.monotonic())) for store in stores)
 
 
-def build_sources(conf: Any, watch: bool = True, env: Mapping[str, str] | None = None) -> KubeSources | None:
+def build_sources(conf: Any, watch: bool = True, env: Mapping[str, str] | None = None,
+                  background_publish: bool | None = None) -> KubeSources | None:
     """KubeSources from the config (`kubeconfig`, else in-cluster), or None when neither
     exists: the caller then uses the standalone sources."""
     settings = KubeSettings.from_conf(conf)
     source = locate(settings, env)
     if source is None:
         return None
-    return KubeSources(settings, source, watch=watch, env=env)
+    return KubeSources(settings, source, watch=watch, env=env, background_publish=background_publish)
