@@ -85,6 +85,26 @@ class Emulator:
             return json.loads(json.dumps(dict(self.k.objects[key].raw)))
         return self._call(read)
 
+    def remove(self, group: str, version: str, plural: str, namespace: str, name: str) -> None:
+        """Forget the object entirely (kmock keeps deleted objects and scans them on every GET)."""
+        key = (self._kmock.resource(group, version, plural), namespace, name)
+
+        def drop() -> None:
+            if key in self.k.objects:
+                del self.k.objects[key]
+        self._call(drop)
+
+    def forget_requests(self) -> None:
+        """Drop the request log. kmock matches each new request against the ones it served
+        before, so a long run slows it down linearly (a GET 1 ms fresh, ~10 ms after a few
+        hundred requests): a load of the tool, not of what is measured. Only for runs that do
+        not count requests (scenario 5 does)."""
+        def clear() -> None:
+            self.k._requests.clear()
+            for payload in self.k._payloads:
+                payload._requests.clear()
+        self._call(clear)
+
     def requests(self, user_agent: str) -> list[Seen]:
         def read() -> list[Seen]:
             return [Seen(r.method.value, r.url.path, dict(r.params).get("watch") == "true")

@@ -258,7 +258,9 @@ class ThinRunner(_MetaRunner, OursMixin):
 
 class ThinKubeconfigRunner(ThinRunner):
     """Thin mode with a kubeconfig: every pod exists in kmock's emulator (created before the
-    clock runs), the daemon GETs it, and its network-status is checked after each ADD."""
+    clock runs, removed after its DEL), the daemon GETs it, and its network-status is checked
+    after each ADD (and its removal after each DEL). The emulator runs in the bench process, on
+    the same two cores: a real API server's CPU is not the node's, so this is the harder case."""
     name = "thin-kubeconfig"
     label = "multus-dp thin + kubeconfig (C shim -> on-demand daemon -> API emulator)"
 
@@ -279,6 +281,7 @@ class ThinKubeconfigRunner(ThinRunner):
         return {**super().config(scenario), "kubeconfig": str(self.kubeconfig), "nodeName": KUBE_NODE}
 
     def announce_pods(self, pods: list[Pod]) -> None:
+        self.emulator.forget_requests()
         for pod in pods:
             self.emulator.seed("", "v1", "pods", {
                 "apiVersion": "v1", "kind": "Pod",
@@ -308,6 +311,7 @@ class ThinKubeconfigRunner(ThinRunner):
     def leftovers(self, pod: Pod) -> list[str]:
         status = self._eventually(pod, lambda s: not s)
         left = [f"network-status still on the pod after DEL: {status}"] if status else []
+        self.emulator.remove("", "v1", "pods", KUBE_NAMESPACE, pod.name)   # the pod is gone, as after a real DEL
         return left + super().leftovers(pod)
 
     def close(self) -> None:
