@@ -51,7 +51,7 @@ def test_every_scenario_runs_verified_with_a_reference(cni_dir: str, tmp_path: P
     assert all(s["status"] == "ok" for s in by_number.values()), [(n, s.get("pending")) for n, s in by_number.items()]
     for number in (1, 2):
         runners = by_number[number]["runners"]
-        assert sorted(runners) == ["floor", "reference", "thick", "thin"]
+        assert sorted(runners) == ["floor", "reference", "thick", "thin", "thin-kubeconfig"]
         assert all(r["add"]["n"] == 1 and r["del"]["n"] == 1 for r in runners.values())
         assert "thick/reference" in by_number[number]["comparisons"]
     assert sorted(by_number[3]["runners"]) == ["thick", "thin"]      # built-in SR-IOV: no floor/reference

@@ -127,6 +127,20 @@ def node_factory(tmp_path: Path, fake_plugins: FakePluginDir) -> Iterator[Callab
         node.close()
 
 
+def wait_refused(path: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(path)
+        except ConnectionRefusedError:
+            return
+        finally:
+            probe.close()
+        assert time.monotonic() < deadline, f"{path} still accepts connections"
+        time.sleep(0.02)
+
+
 def assert_added(done: subprocess.CompletedProcess[str], node: OnDemandNode) -> dict[str, Any]:
     assert done.returncode == 0, f"{done.stdout} {done.stderr} daemon log: {node.log_tail()}"
     result = json.loads(done.stdout)
@@ -209,6 +223,7 @@ def test_a_killed_daemon_is_replaced_and_the_del_still_cleans_up(node_factory) -
     [pid] = node.daemon_pids()
     os.kill(pid, signal.SIGKILL)     # its socket file stays behind
     node.wait_no_daemon()
+    wait_refused(node.socket)        # its last thread is gone too (the listener closes with it)
     assert os.path.exists(node.socket)
     done = node.call("DEL", "killed1")
     assert (done.returncode, done.stdout) == (0, ""), done.stdout
