@@ -1,6 +1,9 @@
 """kmock's Kubernetes emulator (a real aiohttp HTTP server on 127.0.0.1) on its own event-loop
-thread, for scenario 5. An adapter on the bench side: the test suite has its own copy in
-tests/unit/k8s/emulator.py, which an installed package cannot import.
+thread, for scenario 5; `EmulatorProcess`: the same in a process of its own, for the
+thin-kubeconfig runner (an API server is not in the harness's process: its Python work must
+not hold the harness's GIL while the harness times plugin calls). An adapter on the bench
+side: the test suite has its own copy in tests/unit/k8s/emulator.py, which an installed
+package cannot import.
 
 Only multus-dp's requests count: they carry the User-Agent `multus_dp.k8s.credentials.USER_AGENT`.
 """
@@ -8,6 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -120,6 +126,72 @@ class Emulator:
         self._thread.join(5)
 
 
+class EmulatorProcess:
+    """An `Emulator` in a child process (`python -m benchmarks.kube_emulator`), driven by one
+    JSON line per call on its stdin (a method name and its arguments), one JSON line back."""
+
+    def __init__(self, python: str = sys.executable) -> None:
+        root = str(Path(__file__).resolve().parent.parent)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+        self.proc = subprocess.Popen([python, "-m", "benchmarks.kube_emulator"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, env=env, text=True, bufsize=1)
+        self.url = str(self._ask("url"))
+
+    def _ask(self, method: str, *args: Any) -> Any:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps([method, *args]) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise ImportError(f"the emulator process exited ({self.proc.wait()}); is kmock installed?")
+        reply = json.loads(line)
+        if "error" in reply:
+            raise RuntimeError(f"emulator {method}: {reply['error']}")
+        return reply["value"]
+
+    def seed(self, group: str, version: str, plural: str, obj: dict[str, Any]) -> None:
+        self._ask("seed", group, version, plural, obj)
+
+    def get(self, group: str, version: str, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        value: dict[str, Any] | None = self._ask("get", group, version, plural, namespace, name)
+        return value
+
+    def remove(self, group: str, version: str, plural: str, namespace: str, name: str) -> None:
+        self._ask("remove", group, version, plural, namespace, name)
+
+    def forget_requests(self) -> None:
+        self._ask("forget_requests")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()   # EOF: the child closes its emulator and exits
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+def _serve() -> None:
+    """The child side of EmulatorProcess."""
+    emulator = Emulator()
+    calls: dict[str, Callable[..., Any]] = {
+        "url": lambda: emulator.url, "seed": emulator.seed, "get": emulator.get, "remove": emulator.remove,
+        "forget_requests": emulator.forget_requests}
+    try:
+        for line in sys.stdin:
+            method, *args = json.loads(line)
+            try:
+                reply = {"value": calls[method](*args)}
+            except Exception as exc:  # noqa: BLE001 - reported to the parent
+                reply = {"error": f"{type(exc).__name__}: {exc}"}
+            sys.stdout.write(json.dumps(reply) + "\n")
+            sys.stdout.flush()
+    finally:
+        emulator.close()
+
+
 def write_kubeconfig(path: Path, url: str) -> Path:
     path.write_text(json.dumps({
         "apiVersion": "v1", "kind": "Config", "current-context": "bench",
@@ -127,3 +199,7 @@ def write_kubeconfig(path: Path, url: str) -> Path:
         "users": [{"name": "multus-dp", "user": {"token": "bench"}}],
         "contexts": [{"name": "bench", "context": {"cluster": "emu", "user": "multus-dp"}}]}))
     return path
+
+
+if __name__ == "__main__":
+    _serve()

@@ -259,17 +259,17 @@ class ThinRunner(_MetaRunner, OursMixin):
 class ThinKubeconfigRunner(ThinRunner):
     """Thin mode with a kubeconfig: every pod exists in kmock's emulator (created before the
     clock runs, removed after its DEL), the daemon GETs it, and its network-status is checked
-    after each ADD (and its removal after each DEL). The emulator runs in the bench process, on
-    the same two cores: a real API server's CPU is not the node's, so this is the harder case."""
+    after each ADD (and its removal after each DEL). The emulator runs in a process of its own on
+    the same cores: a real API server's CPU is not the node's, so this is the harder case."""
     name = "thin-kubeconfig"
     label = "multus-dp thin + kubeconfig (C shim -> on-demand daemon -> API emulator)"
 
     def __init__(self, env: Env) -> None:
-        from .kube_emulator import Emulator, write_kubeconfig
+        from .kube_emulator import EmulatorProcess, write_kubeconfig
 
         super().__init__(env)
         try:
-            self.emulator = Emulator()
+            self.emulator = EmulatorProcess(env.python)
         except ImportError as exc:
             super().close()
             raise DaemonUnavailable(f"needs kmock (pip install -e '.[bench]'): {exc}") from exc
