@@ -563,18 +563,27 @@ static void exec_daemon(char *const argv[], int report) {
     umask(022);
     if (chdir("/") < 0)
         _exit(127);
+    report = fcntl(report, F_DUPFD, 3);     /* above stdio, whatever the runtime left open */
+    if (report < 0)
+        _exit(127);
     int null = open("/dev/null", O_RDWR);
     if (null < 0)
         _exit(127);
     dup2(null, STDIN_FILENO);
     dup2(null, STDOUT_FILENO);      /* the daemon logs to its --log-file (errors too) */
     dup2(null, STDERR_FILENO);
-    /* whatever the runtime leaked to us stays out of the daemon; `report` is kept open for the
-       daemon's life on purpose: its EOF tells the waiting shim the daemon died during start */
-    long max_fd = sysconf(_SC_OPEN_MAX);
-    for (long fd = 3; fd < (max_fd > 0 && max_fd < 65536 ? max_fd : 65536); fd++)
-        if (fd != report)
+    /* whatever the runtime leaked to us stays out of the daemon; `report` is kept open (as fd 3)
+       for the daemon's life on purpose: its EOF tells the waiting shim the daemon died during start */
+    if (report != 3) {
+        if (dup2(report, 3) < 0)
+            _exit(127);
+        report = 3;
+    }
+    if (close_range(4, ~0U, 0) < 0) {       /* kernels before 5.9: one by one */
+        long max_fd = sysconf(_SC_OPEN_MAX);
+        for (long fd = 4; fd < (max_fd > 0 && max_fd < 65536 ? max_fd : 65536); fd++)
             close((int)fd);
+    }
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);

@@ -193,11 +193,13 @@ def test_idle_exit_mid_burst_loses_no_request(node_factory) -> None:
 
 
 def test_del_after_the_daemon_exited(node_factory) -> None:
-    node = node_factory(idle_timeout=0.5)
-    assert_added(node.call("ADD", "late1"), node)
+    node = node_factory(idle_timeout=600)
+    conf = node.conf(daemonIdleTimeout=0.5)   # the config's idle time wins over install's
+    assert_added(node.call("ADD", "late1", conf=conf), node)
     assert (node.state / "attachments" / "late1.json").exists()
     node.wait_no_daemon()
-    done = node.call("DEL", "late1")
+    assert "no request for 0.5 s" in node.log_tail()
+    done = node.call("DEL", "late1", conf=conf)
     assert (done.returncode, done.stdout) == (0, ""), done.stdout + node.log_tail()
     assert commands(node.cluster, "late1") == ["ADD", "DEL"]
     assert commands(node.second, "late1") == ["ADD", "DEL"]
