@@ -540,8 +540,14 @@ static int lock_until(int fd, double deadline) {
     struct sigaction sa = {.sa_handler = on_alarm}; /* no SA_RESTART: the timer interrupts flock */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGALRM, &sa, NULL);
-    struct itimerval timer = {.it_value = {.tv_sec = (time_t)left, .tv_usec = (suseconds_t)((left - (double)(time_t)left) * 1e6) + 1}};
-    setitimer(ITIMER_REAL, &timer, NULL);
+    struct itimerval timer = {.it_value = {.tv_sec = (time_t)left,
+                                           .tv_usec = (suseconds_t)((left - (double)(time_t)left) * 1e6) + 1}};
+    if (timer.it_value.tv_usec >= 1000000) {   /* the +1 (never a zero timer) may carry */
+        timer.it_value.tv_sec += 1;
+        timer.it_value.tv_usec -= 1000000;
+    }
+    if (setitimer(ITIMER_REAL, &timer, NULL) < 0)
+        return -1;
     int rc;
     do
         rc = flock(fd, LOCK_EX);

@@ -277,6 +277,20 @@ def test_a_daemon_that_dies_at_start_is_reported_at_once(node_factory) -> None:
     assert node.cluster.calls() == []
 
 
+def test_a_daemon_that_never_listens_ends_in_the_start_timeout(node_factory) -> None:
+    node = node_factory()
+    # alive but never listening: the shim that starts it and the one waiting for it both give up
+    (node.bin_dir / "multus-dp.on-demand").write_text("/bin/sh\n-c\nexec sleep 3\n")
+    conf = node.conf(daemonStartTimeout=0.5)
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(lambda k: node.call("ADD", f"slow{k}", conf=conf), range(2)))
+    errors = [json.loads(done.stdout) for done in outcomes]
+    assert [(done.returncode, err["code"]) for done, err in zip(outcomes, errors)] == [(1, 11), (1, 11)], errors
+    messages = sorted(err["msg"] for err in errors)
+    assert any("did not listen on" in m and "within 0.5 s: start timeout" in m for m in messages), messages
+    assert node.cluster.calls() == []
+
+
 def test_an_on_demand_file_others_may_write_is_refused(node_factory) -> None:
     node = node_factory()
     marker = node.bin_dir / "multus-dp.on-demand"
