@@ -9,29 +9,51 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
-from pathlib import Path
+import secrets
+
+# O_NOFOLLOW as mkstemp: a planted symlink under the temp name is never written through
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes | str, mode: int = 0o600, durable: bool = True) -> None:
-    target = Path(path)
+    target = os.fspath(path)
     payload = data.encode() if isinstance(data, str) else data
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    directory, name = os.path.split(target)
+    directory = directory or "."
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
+        fd, tmp = _create_temp(directory, name)
+    except FileNotFoundError:   # the directory's first file: make it (rare, so not on every write)
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = _create_temp(directory, name)
+    try:
+        try:
+            os.fchmod(fd, mode)   # exactly `mode`, whatever the umask
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(fd, view):]
             if durable:
-                os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
+                os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
     if durable:
-        fsync_dir(target.parent)
+        fsync_dir(directory)
+
+
+def _create_temp(directory: str, name: str) -> tuple[int, str]:
+    """A new temp file `.<name>.<8 hex>.tmp` beside the target (the pattern the temp-file
+    cleanups look for), created exclusively."""
+    for _ in range(100):
+        tmp = os.path.join(directory, f".{name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, _TEMP_FLAGS, 0o600), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no unused temp file name beside {os.path.join(directory, name)}")
 
 
 def fsync_dir(directory: str | os.PathLike[str]) -> None:

@@ -1,17 +1,21 @@
-"""The crash-safe journal: one JSON file per container with the whole plan.
+"""The crash-safe journal: one file per container with the whole plan, then its steps.
 
-Written atomically (temp + rename) before the first delegate runs and after every step,
-removed only when DEL (or a rollback) completed. The plan itself is made durable (fsync of
-the file and its directory): after a power loss it is what tells DEL which leases to free.
-The step updates are not fsync'd: a crashed process (SIGKILL) loses nothing that reached
-the page cache, and after a power loss the pods' netns are gone anyway.
+The plan (one JSON document on the first line) is written atomically (temp + rename) and made
+durable (fsync of the file and its directory) before the first delegate runs: after a power
+loss it is what tells DEL which leases to free. Every step after it (an attachment added,
+failed, deleted) is one JSON line appended to the same file, `\n{"step": i, "state": ...}`:
+no new file, no rename, a few µs instead of a rewrite. Appends are not fsync'd: a crashed
+process (SIGKILL) loses nothing that reached the page cache, and after a power loss the pods'
+netns are gone anyway. A line cut short (killed mid-write, disk full, power loss) does not
+parse and is skipped: that step counts as not recorded, exactly like a crash just before it
+(the next line starts on its own, after its leading newline). The file is removed only when
+DEL (or a rollback) completed.
 """
 from __future__ import annotations
 
 import contextlib
 import errno
 import fcntl
-import glob
 import json
 import os
 import stat
@@ -97,7 +101,9 @@ class JournalStore:
         return self.dir / f"{container_id}.json"
 
     def save(self, journal: Journal, durable: bool = False) -> None:
-        # compact JSON: the C encoder (indent= falls back to the pure-Python one, ~5x slower)
+        """The whole journal, replacing the file (its step lines included)."""
+        # compact JSON: one line (the step lines follow it), and the C encoder (indent= falls
+        # back to the pure-Python one, ~5x slower)
         data = json.dumps(journal.to_json(), separators=(",", ":")).encode()
         with self._write_lock:
             try:
@@ -106,23 +112,49 @@ class JournalStore:
                 raise CNIError(Code.STATE_FAILURE, f"cannot write journal for container "
                                f"{journal.container_id}: {exc}") from exc
 
+    def record(self, journal: Journal, entry: JournalEntry) -> None:
+        """Append one attachment's new state to the journal written by `save`."""
+        step = next(i for i, e in enumerate(journal.entries) if e is entry)
+        line = b"\n" + json.dumps({"step": step, "state": entry.state, "result": entry.result,
+                                    "error": entry.error}, separators=(",", ":")).encode()
+        path = self.path(journal.container_id)
+        with self._write_lock:
+            try:
+                # no O_CREAT: a step line never makes a journal without its plan
+                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+                try:
+                    view = memoryview(line)
+                    while view:
+                        view = view[os.write(fd, view):]
+                    _require_space(fd)
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                raise CNIError(Code.STATE_FAILURE, f"cannot write journal for container "
+                               f"{journal.container_id}: {exc}") from exc
+
     def load(self, container_id: str) -> Journal | None:
         path = self.path(container_id)
         try:
-            data = json.loads(path.read_bytes())
-            return Journal.from_json(data)
+            raw = path.read_bytes()
+            # an older multus-dp's journal may be one pretty-printed document (no step lines)
+            plan, *steps = [raw] if raw.startswith(b"{\n") else raw.split(b"\n")
+            journal = Journal.from_json(json.loads(plan))
         except FileNotFoundError:
             return None
         except (ValueError, KeyError, TypeError) as exc:
             raise CNIError(Code.STATE_FAILURE, f"journal {path} is corrupt: {exc}; "
                            "inspect it and remove it once the attachments are cleaned up") from exc
+        for line in steps:
+            _apply_step(journal, line)
+        return journal
 
-    def save_or_note(self, journal: Journal) -> None:
-        """Save; a failure is noted on the journal instead of raised: an undo (rollback, DEL)
-        never stops because its progress cannot be recorded. The file keeps its last good
-        version, which a later DEL can finish from (DEL of a done step is a no-op)."""
+    def record_or_note(self, journal: Journal, entry: JournalEntry) -> None:
+        """Record; a failure is noted on the journal instead of raised: an undo (rollback, DEL)
+        never stops because its progress cannot be recorded. The file keeps what it had, which
+        a later DEL can finish from (DEL of a done step is a no-op)."""
         try:
-            self.save(journal)
+            self.record(journal, entry)
         except CNIError as exc:
             if journal.write_error is None:
                 journal.write_error = exc
@@ -130,9 +162,13 @@ class JournalStore:
     def remove(self, container_id: str) -> None:
         """Remove the journal (under the container's lock) and any temp file of it a killed
         writer left."""
-        for tmp in self.dir.glob(f".{glob.escape(container_id)}.json.*.tmp"):
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+        # a plain prefix test: a glob pattern is compiled to a regex anew for every container
+        prefix = f".{container_id}.json."
+        with contextlib.suppress(OSError):
+            for name in os.listdir(self.dir):
+                if name.startswith(prefix) and name.endswith(".tmp"):
+                    with contextlib.suppress(OSError):
+                        os.unlink(self.dir / name)
         try:
             self.path(container_id).unlink()
         except FileNotFoundError:
@@ -231,6 +267,36 @@ class JournalStore:
             finally:
                 self._unlock(container_id, fd)
         return removed
+
+
+STATES = (PLANNED, ADDED, FAILED, DELETED)
+
+
+def _apply_step(journal: Journal, line: bytes) -> None:
+    """One appended step line; a line that does not parse (cut short) or does not fit the
+    plan is skipped: that step was not recorded."""
+    try:
+        step = json.loads(line)
+    except ValueError:
+        return
+    if not isinstance(step, dict):
+        return
+    index, state, result, error = step.get("step"), step.get("state"), step.get("result"), step.get("error")
+    if (not isinstance(index, int) or not 0 <= index < len(journal.entries) or state not in STATES
+            or not isinstance(result, (dict, type(None))) or not isinstance(error, (str, type(None)))):
+        return
+    entry = journal.entries[index]
+    entry.state, entry.result, entry.error = state, result, error
+
+
+def _require_space(fd: int) -> None:
+    """A state dir without a single free block is full, even when this line still fitted in
+    the journal's last block: the ADD fails (and rolls back) with code 109 as it did when
+    every step rewrote the file, rather than going on with a journal whose next steps (and
+    DEL's) cannot be recorded."""
+    stats = os.fstatvfs(fd)
+    if stats.f_blocks and not stats.f_bfree:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
 def _still_at(fd: int, path: Path) -> bool:

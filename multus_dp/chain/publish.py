@@ -6,8 +6,8 @@ Without Kubernetes it is written to `<stateDir>/status/<ns>_<pod>.json` for
 from __future__ import annotations
 
 import contextlib
-import glob
 import json
+import os
 import stat
 from pathlib import Path
 from collections.abc import Sequence
@@ -75,10 +75,13 @@ class FileStatusPublisher:
     def _remove_temp_files(self, pod: PodRef) -> None:
         """The pod's status temp files a killed writer left (a live write losing its temp file
         only loses that status update: publishing never fails an ADD)."""
-        name = f"{pod.namespace or 'default'}_{pod.name}.json"
-        for tmp in self.dir.glob(f".{glob.escape(name)}.*.tmp"):
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+        # a plain prefix test: a glob pattern is compiled to a regex anew for every pod
+        prefix = f".{pod.namespace or 'default'}_{pod.name}.json."
+        with contextlib.suppress(OSError):
+            for name in os.listdir(self.dir):
+                if name.startswith(prefix) and name.endswith(".tmp"):
+                    with contextlib.suppress(OSError):
+                        os.unlink(self.dir / name)
 
     def read(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:

@@ -164,18 +164,18 @@ class ChainRunner:
         except CNIError as exc:
             entry.state = FAILED
             entry.error = exc.msg
-            self.journals.save_or_note(journal)  # the delegate's error is the one to report
+            self.journals.record_or_note(journal, entry)  # the delegate's error is the one to report
             raise exc.prefixed(self._where(journal, att)) from exc
         except Exception as exc:  # a bug in a built-in delegate: still roll back
             entry.state = FAILED
             entry.error = repr(exc)
-            self.journals.save_or_note(journal)
+            self.journals.record_or_note(journal, entry)
             log.exception("delegate raised", extra={"network": att.network, "ifname": att.ifname})
             raise CNIError(Code.INTERNAL, f"{self._where(journal, att)}: internal error: {exc}") from exc
         finally:
             self._phase("delegate", start, type=_plugin_types(att))
         try:
-            self.journals.save(journal)
+            self.journals.record(journal, entry)
         except CNIError as exc:  # the ADD fails (and rolls back): the state dir is full or read-only
             raise exc.prefixed(self._where(journal, att)) from exc
 
@@ -289,7 +289,7 @@ class ChainRunner:
             remove_device_info(att)
             entry.state = DELETED
             if persist:
-                self.journals.save_or_note(journal)
+                self.journals.record_or_note(journal, entry)
         return failures
 
     # ---- CHECK ---------------------------------------------------------------------------

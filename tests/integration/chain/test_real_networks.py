@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from multus_dp.chain.journal import JournalStore
 from tests.support.netns import ip
 from tests.support.prereq import require_binary, require_cni_plugins
 from tests.support.world import nad
@@ -164,8 +165,9 @@ def test_sigkill_between_delegates_then_del_cleans_everything(node, netlab, tmp_
     proc.kill()
     proc.wait()
     os.kill(int(marker.read_text()), signal.SIGKILL)
-    journal = json.loads((node.state / "attachments" / "crash1.json").read_text())
-    states = [a["state"] for a in journal["attachments"]]
+    journal = JournalStore(str(node.state)).load("crash1")   # the plan and the steps appended to it
+    assert journal is not None
+    states = [e.state for e in journal.entries]
     assert states == ["added"] * boundary + ["planned"] * (4 - boundary)
     assert len(node.leases()) == boundary
 
