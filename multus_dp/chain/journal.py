@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from multus_dp.base.fileio import atomic_write, fsync_dir
+from multus_dp.base.fileio import atomic_write
 from multus_dp.cni.errors import CNIError, Code
 from multus_dp.networks.attachment import Attachment, PodRef
 
@@ -176,7 +176,10 @@ class JournalStore:
         except OSError as exc:
             raise CNIError(Code.STATE_FAILURE, f"cannot remove journal {self.path(container_id)}: {exc.strerror}; "
                            "a later DEL removes it") from exc
-        fsync_dir(self.dir)
+        # No fsync of the directory: the removal is visible to every process at once, and a
+        # journal a power loss brings back only makes the runtime's DEL (or a GC) run the DELs
+        # of its attachments again, with the netns gone after the reboot: a no-op
+        # (docs/reliability.md). The plan's fsync is what power loss needs.
 
     def list_ids(self) -> list[str]:
         if not self.dir.is_dir():
