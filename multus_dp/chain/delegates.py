@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from multus_dp.cni.config import NetworkConfig
 from multus_dp.cni.errors import CNIError
-from multus_dp.cni.invoke import DelegateInvoker, RuntimeConf
+from multus_dp.cni.invoke import DelegateInvoker, RuntimeConf, Started
 
 
 class BuiltinDelegate(Protocol):
@@ -37,19 +37,27 @@ class Delegates:
             return self.builtins.get(str(net.plugins[0].get("type")))
         return None
 
+    def start(self, net: NetworkConfig, command: str, rt: RuntimeConf, cni_path: Sequence[str]) -> Started | None:
+        """The first plugin process of an exec'd delegate's `command`, started ahead of the call
+        that gives it its configuration (cni/invoke.py `start`); None for a built-in."""
+        if self._builtin(net) is not None:
+            return None
+        return self.invoker.start(net, command, rt, cni_path)
+
     def add(self, net: NetworkConfig, rt: RuntimeConf, cni_path: Sequence[str],
-            extra: dict[str, Any] | None = None) -> dict[str, Any]:
+            extra: dict[str, Any] | None = None, ready: Started | None = None) -> dict[str, Any]:
         builtin = self._builtin(net)
         if builtin is not None:
             return builtin.add(net, rt, cni_path, extra)
-        return self.invoker.add_list(net, rt, cni_path)
+        return self.invoker.add_list(net, rt, cni_path, ready)
 
     def delete(self, net: NetworkConfig, rt: RuntimeConf, cni_path: Sequence[str],
-               prev: dict[str, Any] | None, extra: dict[str, Any] | None = None) -> list[CNIError]:
+               prev: dict[str, Any] | None, extra: dict[str, Any] | None = None,
+               ready: Started | None = None) -> list[CNIError]:
         builtin = self._builtin(net)
         if builtin is not None:
             return builtin.delete(net, rt, cni_path, prev, extra)
-        return self.invoker.del_list(net, rt, cni_path, prev)
+        return self.invoker.del_list(net, rt, cni_path, prev, ready)
 
     def check(self, net: NetworkConfig, rt: RuntimeConf, cni_path: Sequence[str],
               prev: dict[str, Any] | None, extra: dict[str, Any] | None = None) -> bool:

@@ -21,7 +21,7 @@ from multus_dp.cni import result as cniresult
 from multus_dp.cni.errors import CNIError, Code
 from multus_dp.cni.config import parse_network_config
 from multus_dp.cni.gc import valid_attachments
-from multus_dp.cni.invoke import RuntimeConf, check_plugin_type
+from multus_dp.cni.invoke import RuntimeConf, Started, check_plugin_type
 from multus_dp.cni.request import CNIRequest, parse_cni_args
 from multus_dp.cni.versions import at_least
 from multus_dp.networks.attachment import Attachment, PodRef
@@ -134,32 +134,53 @@ class ChainRunner:
                 return info
         return read_device_info(att)
 
+    def _start(self, journal: Journal, entry: JournalEntry, command: str, cni_path: Sequence[str],
+               netns: str | None = None) -> Started | None:
+        """The entry's first plugin process for `command`, started ahead of its call (its exec
+        and start-up overlap the work before that call; it reads its configuration only then)."""
+        att = entry.attachment
+        try:
+            return self.delegates.start(att.netconf(), command, self._rt(journal, att, netns), cni_path)
+        except CNIError:
+            return None   # the call itself meets the error again and reports it
+
     def _run_adds(self, journal: Journal, cni_path: Sequence[str]) -> None:
         entries = journal.entries
         first, rest = entries[0], entries[1:]
-        self._add_one(journal, first, cni_path)
-        if not rest:
-            return
-        if self.conf.parallel and len(rest) > 1:
-            workers = min(len(rest), self.conf.maxParallelDelegates)
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="delegate") as pool:
-                futures = [pool.submit(self._add_one, journal, e, cni_path) for e in rest]
-                errors = [f.exception() for f in futures]
-            for err in errors:  # first failure in declared order
-                if err is not None:
-                    raise err
-        else:
-            for entry in rest:
-                self._add_one(journal, entry, cni_path)
+        in_order = bool(rest) and not (self.conf.parallel and len(rest) > 1)
+        # in order: each delegate's process starts while the one before it runs (the plan is
+        # durable by now; a started plugin acts only once its call gives it its configuration)
+        upcoming = self._start(journal, rest[0], "ADD", cni_path) if in_order else None
+        try:
+            self._add_one(journal, first, cni_path)
+            if not rest:
+                return
+            if not in_order:
+                workers = min(len(rest), self.conf.maxParallelDelegates)
+                with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="delegate") as pool:
+                    futures = [pool.submit(self._add_one, journal, e, cni_path) for e in rest]
+                    errors = [f.exception() for f in futures]
+                for err in errors:  # first failure in declared order
+                    if err is not None:
+                        raise err
+                return
+            for index, entry in enumerate(rest):
+                current, upcoming = upcoming, (self._start(journal, rest[index + 1], "ADD", cni_path)
+                                               if index + 1 < len(rest) else None)
+                self._add_one(journal, entry, cni_path, current)
+        finally:
+            if upcoming is not None:
+                upcoming.cancel()
 
-    def _add_one(self, journal: Journal, entry: JournalEntry, cni_path: Sequence[str]) -> None:
+    def _add_one(self, journal: Journal, entry: JournalEntry, cni_path: Sequence[str],
+                 ready: Started | None = None) -> None:
         # No journal write before the delegate runs: DEL treats a PLANNED entry like one whose
         # ADD never completed (best effort), so a crash at any point is covered by the plan.
         att = entry.attachment
         entry.state = RUNNING
         start = time.monotonic()
         try:
-            entry.result = self.delegates.add(att.netconf(), self._rt(journal, att), cni_path, att.extra)
+            entry.result = self.delegates.add(att.netconf(), self._rt(journal, att), cni_path, att.extra, ready)
             entry.state = ADDED
         except CNIError as exc:
             entry.state = FAILED
@@ -173,6 +194,8 @@ class ChainRunner:
             log.exception("delegate raised", extra={"network": att.network, "ifname": att.ifname})
             raise CNIError(Code.INTERNAL, f"{self._where(journal, att)}: internal error: {exc}") from exc
         finally:
+            if ready is not None:
+                ready.cancel()   # unless the delegate's call took it
             self._phase("delegate", start, type=_plugin_types(att))
         try:
             self.journals.record(journal, entry)
@@ -262,35 +285,51 @@ class ChainRunner:
     def _delete_entries(self, journal: Journal, cni_path: Sequence[str], netns: str,
                         persist: bool = True, skip_planned: bool = False) -> list[CNIError]:
         failures: list[CNIError] = []
-        for entry in reversed(journal.entries):
-            if entry.state == DELETED or (skip_planned and entry.state == PLANNED):
-                continue
-            att = entry.attachment
-            start = time.monotonic()
-            try:
-                errors = self.delegates.delete(att.netconf(), self._rt(journal, att, netns), cni_path, entry.result,
-                                               att.extra)
-            except CNIError as exc:
-                errors = [exc]
-            except Exception as exc:
-                log.exception("delegate DEL raised", extra={"network": att.network, "ifname": att.ifname})
-                errors = [CNIError(Code.INTERNAL, f"internal error: {exc}")]
-            self._phase("delegate_del", start, type=_plugin_types(att))
-            if errors and entry.state == ADDED:
-                failures.extend(e.prefixed(self._where(journal, att)) for e in errors)
-                continue
-            if errors:
-                # The ADD never completed (or the plan was recomputed): the delegate may have nothing
-                # to remove, and some plugins (host-device) fail DEL for a device they never took.
-                # Best effort: log it plainly, do not block the pod's teardown forever.
-                log.warning("DEL of an attachment whose ADD never completed failed (ignored): %s",
-                            "; ".join(e.msg for e in errors),
-                            extra={"pod": journal.pod.label(), "network": att.network, "ifname": att.ifname})
-            remove_device_info(att)
-            entry.state = DELETED
-            if persist:
-                self.journals.record_or_note(journal, entry)
+        todo = [e for e in reversed(journal.entries)
+                if not (e.state == DELETED or (skip_planned and e.state == PLANNED))]
+        upcoming: Started | None = None
+        try:
+            for index, entry in enumerate(todo):
+                # each delegate's process starts while the one before it runs
+                current, upcoming = upcoming, (self._start(journal, todo[index + 1], "DEL", cni_path, netns)
+                                               if index + 1 < len(todo) else None)
+                failures.extend(self._delete_one(journal, entry, cni_path, netns, persist, current))
+        finally:
+            if upcoming is not None:
+                upcoming.cancel()
         return failures
+
+    def _delete_one(self, journal: Journal, entry: JournalEntry, cni_path: Sequence[str], netns: str,
+                    persist: bool, ready: Started | None) -> list[CNIError]:
+        """DEL of one attachment; its failures (none when it counts as deleted)."""
+        att = entry.attachment
+        start = time.monotonic()
+        try:
+            errors = self.delegates.delete(att.netconf(), self._rt(journal, att, netns), cni_path, entry.result,
+                                           att.extra, ready)
+        except CNIError as exc:
+            errors = [exc]
+        except Exception as exc:
+            log.exception("delegate DEL raised", extra={"network": att.network, "ifname": att.ifname})
+            errors = [CNIError(Code.INTERNAL, f"internal error: {exc}")]
+        finally:
+            if ready is not None:
+                ready.cancel()   # unless the delegate's call took it
+        self._phase("delegate_del", start, type=_plugin_types(att))
+        if errors and entry.state == ADDED:
+            return [e.prefixed(self._where(journal, att)) for e in errors]
+        if errors:
+            # The ADD never completed (or the plan was recomputed): the delegate may have nothing
+            # to remove, and some plugins (host-device) fail DEL for a device they never took.
+            # Best effort: log it plainly, do not block the pod's teardown forever.
+            log.warning("DEL of an attachment whose ADD never completed failed (ignored): %s",
+                        "; ".join(e.msg for e in errors),
+                        extra={"pod": journal.pod.label(), "network": att.network, "ifname": att.ifname})
+        remove_device_info(att)
+        entry.state = DELETED
+        if persist:
+            self.journals.record_or_note(journal, entry)
+        return []
 
     # ---- CHECK ---------------------------------------------------------------------------
     def check(self, req: CNIRequest) -> None:

@@ -5,6 +5,11 @@ plugin in its own process group and kills the whole group when the deadline pass
 so a hung plugin cannot leave children behind. It stops waiting at the deadline whatever
 holds the output pipes: a child that escaped the group (`setsid daemon &`) can keep them
 open long after the plugin is gone, so EOF on the pipes never bounds the call.
+
+A plugin can also be started ahead (`spawn`) and given its stdin later (`finish`): a plugin
+acts only on the configuration it reads on stdin, so its exec and runtime start-up (~1-2 ms
+for a Go plugin) can overlap the delegate before it without anything happening early.
+`cancel` kills one that is not needed after all (it read nothing).
 """
 from __future__ import annotations
 
@@ -29,8 +34,20 @@ class ExecOutcome:
     seconds: float = 0.0
 
 
+@dataclass(eq=False)
+class Spawned:
+    """A plugin process started by `spawn`, waiting for its stdin."""
+    proc: subprocess.Popen[bytes]
+
+
 class Executor(Protocol):
     def run(self, path: str, env: dict[str, str], stdin: bytes, timeout: float) -> ExecOutcome: ...
+
+    def spawn(self, path: str, env: dict[str, str]) -> Spawned: ...
+
+    def finish(self, spawned: Spawned, stdin: bytes, timeout: float) -> ExecOutcome: ...
+
+    def cancel(self, spawned: Spawned) -> None: ...
 
 
 class SubprocessExecutor:
@@ -51,11 +68,31 @@ class SubprocessExecutor:
         self.prefix = [chroot_command, chroot] if chroot else []
 
     def run(self, path: str, env: dict[str, str], stdin: bytes, timeout: float) -> ExecOutcome:
-        start = time.monotonic()
-        proc = subprocess.Popen(
+        return self.finish(self.spawn(path, env), stdin, timeout)
+
+    def spawn(self, path: str, env: dict[str, str]) -> Spawned:
+        """The plugin's process, started; it waits for its stdin (`finish`)."""
+        return Spawned(subprocess.Popen(
             [*self.prefix, path], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             start_new_session=True, close_fds=True,
-        )
+        ))
+
+    def cancel(self, spawned: Spawned) -> None:
+        """Kill a spawned plugin that will not get its stdin (its whole group), reap it."""
+        proc = spawned.proc
+        _kill_group(proc.pid)
+        proc.wait()
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            try:
+                if pipe is not None:
+                    pipe.close()
+            except OSError:
+                pass
+
+    def finish(self, spawned: Spawned, stdin: bytes, timeout: float) -> ExecOutcome:
+        """Feed the spawned plugin its stdin and collect its outcome; the deadline runs from now."""
+        start = time.monotonic()
+        proc = spawned.proc
         timed_out = False
         try:
             out, err, exited = _exchange(proc, stdin, start + timeout, self.exit_drain)

@@ -27,7 +27,7 @@ from multus_dp.base.jsonin import decode
 from . import result as cniresult
 from .config import NetworkConfig
 from .errors import CNIError, Code, from_plugin_output
-from .exec import Executor, SubprocessExecutor
+from .exec import Executor, Spawned, SubprocessExecutor
 from .versions import LATEST, at_least, highest_common, is_supported
 
 PLAIN_NAME_RE = re.compile(r"^[A-Za-z0-9_+\-][A-Za-z0-9_.+\-]*$")
@@ -94,6 +94,39 @@ class RuntimeConf:
 
     def cni_args(self) -> str:
         return ";".join(f"{k}={v}" for k, v in self.args)
+
+
+class Started:
+    """One plugin call's process, started ahead and waiting for its stdin; given to the call
+    it was started for (same binary, same environment), else killed."""
+
+    def __init__(self, executor: Executor, path: str, env: dict[str, str], spawned: Spawned) -> None:
+        self.executor = executor
+        self.path = path
+        self.env = env
+        self.spawned = spawned
+        self._lock = threading.Lock()
+        self._done = False
+
+    def take(self, path: str, env: dict[str, str]) -> bool:
+        """Claim it for the call about to run: True when that call is the one it was started
+        for (then the call finishes it); otherwise it is killed and the call execs afresh."""
+        with self._lock:
+            if self._done:
+                return False
+            self._done = True
+            if path == self.path and env == self.env:
+                return True
+        self.executor.cancel(self.spawned)
+        return False
+
+    def cancel(self) -> None:
+        """Kill it unless a call took it (it read nothing: nothing happened)."""
+        with self._lock:
+            if self._done:
+                return
+            self._done = True
+        self.executor.cancel(self.spawned)
 
 
 class VersionCache:
@@ -220,8 +253,7 @@ class DelegateInvoker:
                            f"plugin {os.path.basename(path)} supports {list(theirs)}, none of which multus-dp speaks")
         return best
 
-    def exec_plugin(self, path: str, command: str, netconf: dict[str, Any], rt: RuntimeConf,
-                    cni_path: Sequence[str]) -> dict[str, Any] | None:
+    def _env(self, command: str, rt: RuntimeConf, cni_path: Sequence[str]) -> dict[str, str]:
         env = dict(self.base_env)
         env.update({"CNI_COMMAND": command, "CNI_PATH": ":".join(cni_path)})
         if command not in ("GC", "STATUS"):
@@ -230,9 +262,18 @@ class DelegateInvoker:
                 env["CNI_NETNS"] = rt.netns
             if rt.args:
                 env["CNI_ARGS"] = rt.cni_args()
+        return env
+
+    def exec_plugin(self, path: str, command: str, netconf: dict[str, Any], rt: RuntimeConf,
+                    cni_path: Sequence[str], ready: Started | None = None) -> dict[str, Any] | None:
+        """One plugin call; `ready`: this very call, started ahead (`start`)."""
+        env = self._env(command, rt, cni_path)
         plugin = os.path.basename(path)
         stdin = json.dumps(netconf).encode()
-        outcome = self.executor.run(path, env, stdin, self.timeout)
+        if ready is not None and ready.take(path, env):
+            outcome = self.executor.finish(ready.spawned, stdin, self.timeout)
+        else:
+            outcome = self.executor.run(path, env, stdin, self.timeout)
         if outcome.timed_out:
             raise CNIError(Code.DELEGATE_TIMEOUT,
                            f"plugin {plugin} {command} timed out after {self.timeout:g}s; its process group was killed")
@@ -282,30 +323,77 @@ class DelegateInvoker:
         path = self.find(plugin.get("type"), cni_path)
         return path, self.call_version(net, path)
 
-    def add_list(self, net: NetworkConfig, rt: RuntimeConf, cni_path: Sequence[str]) -> dict[str, Any]:
+    # ---- starting a plugin ahead -------------------------------------------------------
+    def start(self, net: NetworkConfig, command: str, rt: RuntimeConf, cni_path: Sequence[str]) -> Started | None:
+        """Start the plugin that `command` (ADD or DEL) of `net` runs first, without its
+        configuration: its exec and start-up overlap what runs before that call (the delegate
+        before it); it acts only once the call gives it its stdin. None when it cannot be
+        started ahead: the call then execs it as always (and raises whatever error it meets)."""
+        if not net.plugins:
+            return None
+        return self._start(net.plugins[0] if command == "ADD" else net.plugins[-1], command, rt, cni_path)
+
+    def _start(self, plugin: dict[str, Any], command: str, rt: RuntimeConf,
+               cni_path: Sequence[str]) -> Started | None:
+        try:
+            path = self.find(plugin.get("type"), cni_path)
+            env = self._env(command, rt, cni_path)
+            return Started(self.executor, path, env, self.executor.spawn(path, env))
+        except (CNIError, OSError):
+            return None
+
+    def _start_next(self, plugins: Sequence[dict[str, Any]], index: int, command: str, rt: RuntimeConf,
+                    cni_path: Sequence[str]) -> Started | None:
+        """Plugin `index + 1` of a list, started while plugin `index` runs."""
+        if index + 1 >= len(plugins):
+            return None
+        return self._start(plugins[index + 1], command, rt, cni_path)
+
+    def add_list(self, net: NetworkConfig, rt: RuntimeConf, cni_path: Sequence[str],
+                 ready: Started | None = None) -> dict[str, Any]:
         """ADD every plugin in order (each gets the previous one's result as it printed it);
-        returns the final result in canonical (latest) form."""
+        returns the final result in canonical (latest) form. `ready`: the first plugin, started
+        ahead (`start`); the next one is started while one runs."""
         prev: dict[str, Any] | None = None
-        for plugin in net.plugins:
-            path, version = self._resolve(net, plugin, cni_path)
-            conf = self._plugin_conf(net, plugin, version, rt, prev)
-            prev = self.exec_plugin(path, "ADD", conf, rt, cni_path)
-            assert prev is not None
+        try:
+            for index, plugin in enumerate(net.plugins):
+                path, version = self._resolve(net, plugin, cni_path)
+                conf = self._plugin_conf(net, plugin, version, rt, prev)
+                current, ready = ready, self._start_next(net.plugins, index, "ADD", rt, cni_path)
+                try:
+                    prev = self.exec_plugin(path, "ADD", conf, rt, cni_path, current)
+                finally:
+                    if current is not None:
+                        current.cancel()
+                assert prev is not None
+        finally:
+            if ready is not None:
+                ready.cancel()
         assert prev is not None
         return cniresult.convert(prev, LATEST)
 
     def del_list(self, net: NetworkConfig, rt: RuntimeConf, cni_path: Sequence[str],
-                 prev: dict[str, Any] | None) -> list[CNIError]:
-        """DEL in reverse; carries on past errors and returns them."""
+                 prev: dict[str, Any] | None, ready: Started | None = None) -> list[CNIError]:
+        """DEL in reverse; carries on past errors and returns them. `ready`: the first plugin
+        DEL runs (the list's last), started ahead; the next one is started while one runs."""
         errors: list[CNIError] = []
-        for plugin in reversed(net.plugins):
-            try:
-                path, version = self._resolve(net, plugin, cni_path)
-                use_prev = prev if at_least(version, "0.4.0") else None
-                conf = self._plugin_conf(net, plugin, version, rt, use_prev)
-                self.exec_plugin(path, "DEL", conf, rt, cni_path)
-            except CNIError as exc:
-                errors.append(exc)
+        plugins = list(reversed(net.plugins))
+        try:
+            for index, plugin in enumerate(plugins):
+                current, ready = ready, self._start_next(plugins, index, "DEL", rt, cni_path)
+                try:
+                    path, version = self._resolve(net, plugin, cni_path)
+                    use_prev = prev if at_least(version, "0.4.0") else None
+                    conf = self._plugin_conf(net, plugin, version, rt, use_prev)
+                    self.exec_plugin(path, "DEL", conf, rt, cni_path, current)
+                except CNIError as exc:
+                    errors.append(exc)
+                finally:
+                    if current is not None:
+                        current.cancel()
+        finally:
+            if ready is not None:
+                ready.cancel()
         return errors
 
     def check_list(self, net: NetworkConfig, rt: RuntimeConf, cni_path: Sequence[str],
