@@ -148,11 +148,13 @@ class ChainRunner:
         entries = journal.entries
         first, rest = entries[0], entries[1:]
         in_order = bool(rest) and not (self.conf.parallel and len(rest) > 1)
-        # in order: each delegate's process starts while the one before it runs (the plan is
-        # durable by now; a started plugin acts only once its call gives it its configuration)
+        # in order: each delegate's process starts while the one before it starts up and runs
+        # (the plan is durable by now; a started plugin acts only once its call gives it its
+        # configuration)
+        current = self._start(journal, first, "ADD", cni_path)
         upcoming = self._start(journal, rest[0], "ADD", cni_path) if in_order else None
         try:
-            self._add_one(journal, first, cni_path)
+            self._add_one(journal, first, cni_path, current)
             if not rest:
                 return
             if not in_order:
@@ -287,10 +289,10 @@ class ChainRunner:
         failures: list[CNIError] = []
         todo = [e for e in reversed(journal.entries)
                 if not (e.state == DELETED or (skip_planned and e.state == PLANNED))]
-        upcoming: Started | None = None
+        upcoming = self._start(journal, todo[0], "DEL", cni_path, netns) if todo else None
         try:
             for index, entry in enumerate(todo):
-                # each delegate's process starts while the one before it runs
+                # each delegate's process starts while the one before it starts up and runs
                 current, upcoming = upcoming, (self._start(journal, todo[index + 1], "DEL", cni_path, netns)
                                                if index + 1 < len(todo) else None)
                 failures.extend(self._delete_one(journal, entry, cni_path, netns, persist, current))
