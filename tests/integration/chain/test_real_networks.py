@@ -126,8 +126,11 @@ def test_four_kinds_of_networks_and_macvlan_ping(node, netlab) -> None:
     assert "10.252.2." not in node.ptp_host_routes()
 
 
+# Like every plugin, the gate acts only once it has its configuration (a delegate's process
+# may be started ahead while the one before it runs: chain/runner.py).
 GATE = """#!/bin/sh
 if [ "$CNI_COMMAND" = ADD ]; then
+  cat > /dev/null
   echo $$ > {marker}
   exec sleep 600
 fi
