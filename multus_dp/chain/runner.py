@@ -151,9 +151,11 @@ class ChainRunner:
         # in order: each delegate's process starts while the one before it starts up and runs
         # (the plan is durable by now; a started plugin acts only once its call gives it its
         # configuration)
-        current = self._start(journal, first, "ADD", cni_path)
-        upcoming = self._start(journal, rest[0], "ADD", cni_path) if in_order else None
+        current: Started | None = None
+        upcoming: Started | None = None
         try:
+            current = self._start(journal, first, "ADD", cni_path)
+            upcoming = self._start(journal, rest[0], "ADD", cni_path) if in_order else None
             self._add_one(journal, first, cni_path, current)
             if not rest:
                 return
@@ -171,8 +173,9 @@ class ChainRunner:
                                                if index + 1 < len(rest) else None)
                 self._add_one(journal, entry, cni_path, current)
         finally:
-            if upcoming is not None:
-                upcoming.cancel()
+            for started in (current, upcoming):   # unless their calls took them
+                if started is not None:
+                    started.cancel()
 
     def _add_one(self, journal: Journal, entry: JournalEntry, cni_path: Sequence[str],
                  ready: Started | None = None) -> None:
@@ -289,8 +292,9 @@ class ChainRunner:
         failures: list[CNIError] = []
         todo = [e for e in reversed(journal.entries)
                 if not (e.state == DELETED or (skip_planned and e.state == PLANNED))]
-        upcoming = self._start(journal, todo[0], "DEL", cni_path, netns) if todo else None
+        upcoming: Started | None = None
         try:
+            upcoming = self._start(journal, todo[0], "DEL", cni_path, netns) if todo else None
             for index, entry in enumerate(todo):
                 # each delegate's process starts while the one before it starts up and runs
                 current, upcoming = upcoming, (self._start(journal, todo[index + 1], "DEL", cni_path, netns)

@@ -359,10 +359,9 @@ class DelegateInvoker:
             for index, plugin in enumerate(net.plugins):
                 path, version = self._resolve(net, plugin, cni_path)
                 conf = self._plugin_conf(net, plugin, version, rt, prev)
-                # this plugin's process first: its start-up overlaps starting the next one
-                current = ready if ready is not None or index + 1 == len(net.plugins) else \
-                    self._start(plugin, "ADD", rt, cni_path)
-                ready = self._start_next(net.plugins, index, "ADD", rt, cni_path)
+                if ready is None and index + 1 < len(net.plugins):
+                    ready = self._start(plugin, "ADD", rt, cni_path)   # its start-up overlaps starting the next
+                current, ready = ready, self._start_next(net.plugins, index, "ADD", rt, cni_path)
                 try:
                     prev = self.exec_plugin(path, "ADD", conf, rt, cni_path, current)
                 finally:
@@ -383,10 +382,9 @@ class DelegateInvoker:
         plugins = list(reversed(net.plugins))
         try:
             for index, plugin in enumerate(plugins):
-                # this plugin's process first: its start-up overlaps starting the next one
-                current = ready if ready is not None or index + 1 == len(plugins) else \
-                    self._start(plugin, "DEL", rt, cni_path)
-                ready = self._start_next(plugins, index, "DEL", rt, cni_path)
+                if ready is None and index + 1 < len(plugins):
+                    ready = self._start(plugin, "DEL", rt, cni_path)   # its start-up overlaps starting the next
+                current, ready = ready, self._start_next(plugins, index, "DEL", rt, cni_path)
                 try:
                     path, version = self._resolve(net, plugin, cni_path)
                     use_prev = prev if at_least(version, "0.4.0") else None
