@@ -429,20 +429,12 @@ _Job = tuple[Callable[..., None], tuple[Any, ...]]
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    # the reply's head and body leave in one write when the handler is done (one wake-up of
-    # the shim, not two); StreamRequestHandler.finish flushes it
-    wbufsize = -1
     server: _Server
 
     def setup(self) -> None:
         # reading one request is bounded: a stuck client must not hold a thread forever
         self.timeout = self.server.daemon.config.readTimeout  # type: ignore[misc]  # socketserver reads it per instance
         super().setup()
-
-    def handle_expect_100(self) -> bool:
-        ok = super().handle_expect_100()
-        self.wfile.flush()   # "100 Continue" must not wait in the buffer for the reply
-        return ok
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
         log.debug(format % args)
