@@ -126,7 +126,8 @@ class JournalStore:
                     view = memoryview(line)
                     while view:
                         view = view[os.write(fd, view):]
-                    _require_space(fd)
+                    if entry.state == ADDED:   # an ADD going on needs room for what comes after
+                        _require_space(fd)
                 finally:
                     os.close(fd)
             except OSError as exc:
@@ -296,7 +297,8 @@ def _require_space(fd: int) -> None:
     """A state dir without a single free block is full, even when this line still fitted in
     the journal's last block: the ADD fails (and rolls back) with code 109 as it did when
     every step rewrote the file, rather than going on with a journal whose next steps (and
-    DEL's) cannot be recorded."""
+    DEL's) cannot be recorded. (An undo's lines, failed or deleted, need no such check: they
+    are written if they fit, and an undo never stops for them.)"""
     stats = os.fstatvfs(fd)
     if stats.f_blocks and not stats.f_bfree:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
