@@ -64,6 +64,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rounds", type=int, default=5,
                         help="scenario 4: measured rounds of --pods pods at once (default 5)")
     parser.add_argument("--pods", type=int, default=32, help="scenario 4: pods attached at once (default 32)")
+    parser.add_argument("--settle", type=float, default=0.1,
+                        help="seconds from an ADD's return to its DEL, the same for every runner (the kernel "
+                             "finishes bringing the links up meanwhile, as on a node; default 0.1)")
     parser.add_argument("--cluster-nodes", type=int, default=5, help="scenario 6: daemons (nodes) (default 5)")
     parser.add_argument("--cluster-pods", type=int, default=4, help="scenario 6: pods per node (default 4)")
     parser.add_argument("--cluster-networks", type=int, default=2,
@@ -102,8 +105,9 @@ def run(args: argparse.Namespace) -> int:
     if os.geteuid() != 0:
         print("multus-dp bench: needs root (it creates netns, bridges and veths)", file=sys.stderr)
         return 2
-    if args.runs < 1 or args.warmup < 0 or args.rounds < 1 or args.pods < 1:
-        print("multus-dp bench: --runs, --rounds and --pods must be >= 1, --warmup >= 0", file=sys.stderr)
+    if args.runs < 1 or args.warmup < 0 or args.rounds < 1 or args.pods < 1 or args.settle < 0:
+        print("multus-dp bench: --runs, --rounds and --pods must be >= 1, --warmup and --settle >= 0",
+              file=sys.stderr)
         return 2
     if min(args.cluster_nodes, args.cluster_pods, args.cluster_networks) < 1 or args.cluster_idle <= 0:
         print("multus-dp bench: --cluster-nodes, --cluster-pods, --cluster-networks must be >= 1, "

@@ -4,10 +4,17 @@ Iteration i runs each runner once, in an order rotated by i (so no runner always
 first), each with a fresh container ID in its own netns: ADD (timed), verify, DEL (timed),
 verify. The first `warmup` iterations are verified but not recorded. A runner whose run is
 broken is dropped from the scenario with the reason; it never contributes a number.
+
+Every runner's DEL starts `settle` seconds after its ADD returned, whatever the harness did in
+between (the thick runner's metrics scrapes take milliseconds the others do not spend): the
+kernel finishes bringing the pod's links up in the background (IPv6 addrconf and the like)
+and a DEL right after an ADD has less to tear down than one a moment later, so an unequal gap
+showed up as a few ms of "overhead" of the slower runner. On a node, DEL comes long after ADD.
 """
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +49,7 @@ class Options:
     runs: int = 30
     warmup: int = 3
     rounds: int = 5          # burst scenario: rounds of N pods at once
+    settle: float = 0.1      # seconds from an ADD's return to its DEL, the same for every runner
 
 
 def _snapshot(runner: Runner) -> dict[str, float] | None:
@@ -49,14 +57,25 @@ def _snapshot(runner: Runner) -> dict[str, float] | None:
     return snap() if snap else None
 
 
-def _record_phases(series: Series, runner: Runner, before: dict[str, float] | None, command: str) -> None:
+def _record_phases(series: Series, runner: Runner, before: dict[str, float] | None,
+                   command: str) -> dict[str, float] | None:
+    """Records the request's phases; returns the snapshot taken after it (the next one's before)."""
     if before is None:
-        return
-    delta = phasemod.diff(before, _snapshot(runner) or {})
+        return None
+    after = _snapshot(runner) or {}
+    delta = phasemod.diff(before, after)
     request = phasemod.request_seconds(delta, command)
     if request is not None:
         (series.daemon_add if command == "ADD" else series.daemon_del).append(request)
     (series.phases_add if command == "ADD" else series.phases_del).append(phasemod.phase_only(delta))
+    return after
+
+
+def _settle(since: float, settle: float) -> None:
+    """Wait until `settle` seconds have passed since `since` (time.monotonic())."""
+    left = settle - (time.monotonic() - since)
+    if left > 0:
+        time.sleep(left)
 
 
 def _best_effort_del(runner: Runner, pods: Sequence[Pod], node: Node) -> None:
@@ -90,16 +109,18 @@ def _runner_checks(runner: Runner, pod: Pod) -> list[str]:
     return list(verify(pod)) if verify else []
 
 
-def _one(runner: Runner, pod: Pod, scenario: Scenario, node: Node, series: Series, record: bool) -> None:
+def _one(runner: Runner, pod: Pod, scenario: Scenario, node: Node, series: Series, record: bool,
+         settle: float = 0.0) -> None:
     _announce(runner, [pod])
     before = _snapshot(runner)
     add = runner.add(pod)
+    added = time.monotonic()
     problems = check_add(add, pod.netns, scenario.networks) or _runner_checks(runner, pod)
     if problems:
         raise BrokenRun(f"ADD of {pod.name}: " + "; ".join(problems))
-    if record:
-        _record_phases(series, runner, before, "ADD")
-    before = _snapshot(runner) if record else None
+    # the snapshot after the ADD is the one before the DEL: nothing runs in between
+    before = _record_phases(series, runner, before, "ADD") if record else None
+    _settle(added, settle)
     delete = runner.delete(pod)
     problems = check_del(delete, pod.netns, pod.container_id, node, runner.leftovers(pod))
     problems += check_host_clean(node, scenario)
@@ -127,7 +148,8 @@ def run_sequential(scenario: Scenario, runners: Sequence[Runner], node: Node, op
             pod = Pod(f"s{scenario.number}-{runner.name}-{i}", f"bench-s{scenario.number}-{runner.name}-{i}",
                       netns[runner.name])
             try:
-                _one(runner, pod, scenario, node, series[runner.name], record=i >= opts.warmup)
+                _one(runner, pod, scenario, node, series[runner.name], record=i >= opts.warmup,
+                     settle=opts.settle)
             except BrokenRun as exc:
                 series[runner.name].failed = f"iteration {i}: {exc}"
                 progress(f"scenario {scenario.number}: {runner.name} BROKEN, dropped: {exc}")
@@ -150,8 +172,6 @@ def _latest(all_series: Sequence[Series] | Any) -> str:
 
 def _at_once(calls: Sequence[Callable[[], Call]]) -> tuple[list[Call], float]:
     """Start every call together (threads behind a barrier); their results and the makespan."""
-    import time
-
     barrier = threading.Barrier(len(calls) + 1)
     results: list[Call | BaseException | None] = [None] * len(calls)
 
@@ -177,13 +197,15 @@ def _at_once(calls: Sequence[Callable[[], Call]]) -> tuple[list[Call], float]:
 
 
 def _burst(runner: Runner, pods: Sequence[Pod], scenario: Scenario, node: Node, series: Series,
-           record: bool) -> None:
+           record: bool, settle: float = 0.0) -> None:
     _announce(runner, pods)
     adds, add_span = _at_once([lambda p=p: runner.add(p) for p in pods])
+    added = time.monotonic()
     problems = [f"{p.name}: {m}" for p, call in zip(pods, adds)
                 for m in check_add(call, p.netns, scenario.networks) or _runner_checks(runner, p)]
     if problems:
         raise BrokenRun(f"ADD of {len(pods)} pods at once: " + "; ".join(problems[:5]))
+    _settle(added, settle)
     dels, del_span = _at_once([lambda p=p: runner.delete(p) for p in pods])
     problems = [f"{p.name}: {m}" for p, call in zip(pods, dels)
                 for m in check_del(call, p.netns, p.container_id, node, runner.leftovers(p))]
@@ -213,7 +235,7 @@ def run_burst(scenario: Scenario, runners: Sequence[Runner], node: Node, opts: O
             pods = [Pod(f"s{scenario.number}-{runner.name}-{i}-{k}", f"bench-s{scenario.number}-{runner.name}-{i}-{k}",
                         ns) for k, ns in enumerate(netns[runner.name])]
             try:
-                _burst(runner, pods, scenario, node, series[runner.name], record=i >= warmup)
+                _burst(runner, pods, scenario, node, series[runner.name], record=i >= warmup, settle=opts.settle)
             except BrokenRun as exc:
                 series[runner.name].failed = f"round {i}: {exc}"
                 progress(f"scenario {scenario.number}: {runner.name} BROKEN, dropped: {exc}")

@@ -33,7 +33,9 @@ def markdown(doc: dict[str, Any]) -> str:
              f"{one_line(doc['stamp'])}", "",
              f"Latencies in ms as min / **median** / p95 / max over {opts['runs']} runs after {opts['warmup']} "
              f"warm-up runs (scenario 4: {opts['rounds']} rounds of pods at once, every pod a sample), "
-             "runners interleaved iteration by iteration. Every run was verified (interfaces with addresses "
+             "runners interleaved iteration by iteration"
+             + (f", every DEL {opts['settle'] * 1000:.0f} ms after its ADD returned" if opts.get("settle") else "")
+             + ". Every run was verified (interfaces with addresses "
              "in the pod after ADD; nothing left after DEL). Ratios are ours/other, iteration by iteration.", ""]
     if doc["stamp"].get("reference"):
         lines += [f"Reference meta-plugin: `{doc['stamp']['reference']}`.", ""]

@@ -69,9 +69,10 @@ class Session:
         # the scenarios' node keys (scenario 3's simulated NIC): the daemon's own config
         node_keys = {k: v for s in all_scenarios.values() for k, v in s.conf_extra.items()}
         self._start_runners(env, driver, node_keys)
-        opts = harness.Options(runs=args.runs, warmup=args.warmup, rounds=args.rounds)
+        opts = harness.Options(runs=args.runs, warmup=args.warmup, rounds=args.rounds, settle=args.settle)
         doc: dict[str, Any] = {"stamp": stamp(args.cni_dir, args.reference),
                                "options": {"runs": args.runs, "warmup": args.warmup, "rounds": args.rounds,
+                                           "settle": args.settle,
                                            "pods": args.pods, "scenarios": args.scenarios,
                                            "runners": [r.name for r in self.runners],
                                            "unavailable_runners": self.unavailable, "cni_dir": args.cni_dir},
