@@ -62,8 +62,8 @@ def _record_phases(series: Series, runner: Runner, before: dict[str, float] | No
     """Records the request's phases; returns the snapshot taken after it (the next one's before)."""
     if before is None:
         return None
-    after = _snapshot(runner) or {}
-    delta = phasemod.diff(before, after)
+    after = _snapshot(runner)
+    delta = phasemod.diff(before, after or {})
     request = phasemod.request_seconds(delta, command)
     if request is not None:
         (series.daemon_add if command == "ADD" else series.daemon_del).append(request)
