@@ -131,6 +131,14 @@ class ProcessContext:
         return source
 
     # ---- the process ---------------------------------------------------------------------
+    def sriov_status(self) -> dict[str, Any]:
+        """SR-IOV readiness for `multus-dp status`, on its own: a failed node-prep never makes
+        the daemon unready."""
+        if self.sriov is None:
+            return {"ready": False, "reason": "the built-in SR-IOV delegate is off (sriovExternal)"}
+        problem = self.sriov.not_ready()
+        return {"ready": problem is None, "reason": problem}
+
     def cache_sizes(self) -> dict[str, int]:
         """Cache name -> entries, for `multus-dp status`."""
         sizes = {"delegateVersions": self.invoker.versions.size()}

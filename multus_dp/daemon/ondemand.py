@@ -19,7 +19,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from multus_dp import logs
 from multus_dp.chain.context import ProcessContext, ReadyCheck
@@ -108,6 +108,18 @@ class OnDemandContext(ProcessContext):
         with self._building:
             contexts = len(self._contexts)
         return {**super().cache_sizes(), "processContexts": contexts}
+
+    def sriov_status(self) -> dict[str, Any]:
+        """Each request's process keys bring their own SR-IOV parts (hardware read from sysfs
+        when a request needs it): the first context whose SR-IOV is not ready says why."""
+        with self._building:
+            contexts = list(self._contexts.values())
+        statuses = [context.sriov_status() for context in contexts if context.sriov is not None]
+        if not contexts:
+            return {"ready": True, "reason": None}
+        if not statuses:
+            return contexts[0].sriov_status()     # every request's config has sriovExternal
+        return next((status for status in statuses if not status["ready"]), statuses[0])
 
     def stop(self) -> None:
         with self._building:

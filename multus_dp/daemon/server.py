@@ -281,16 +281,8 @@ class Daemon:
             "attachments": self._attachments(),
             "vfPools": [{"pool": p.pool, "size": p.size, "allocated": p.allocated} for p in pools],
             **{name: section() for name, section in self.context.status_extras.items()},
-            "sriov": self._sriov_status(),
+            "sriov": self.context.sriov_status(),
         }
-
-    def _sriov_status(self) -> dict[str, Any]:
-        """SR-IOV readiness on its own: a failed node-prep never makes the daemon unready."""
-        sriov = self.context.sriov
-        if sriov is None:
-            return {"ready": False, "reason": "the built-in SR-IOV delegate is off (sriovExternal)"}
-        problem = sriov.not_ready()
-        return {"ready": problem is None, "reason": problem}
 
     def _attachments(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

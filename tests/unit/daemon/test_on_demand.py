@@ -161,3 +161,15 @@ def test_the_on_demand_file_names_the_daemon_command(tmp_path: Path) -> None:
     assert tmp_path / "multus-dp.on-demand" in cleanup(tmp_path, tmp_path / "conf")
     assert not path.exists()
     assert install_on_demand_file(tmp_path, None) is False
+
+
+def test_status_reports_the_sriov_of_the_contexts_requests_brought(tmp_path: Path) -> None:
+    context = OnDemandContext(on_demand_config(tmp_path), DaemonMetrics())
+    try:
+        assert context.sriov_status() == {"ready": True, "reason": None}   # nothing asked for yet
+        context.context_for(multus_conf(tmp_path, sriovExternal=True))
+        assert "sriovExternal" in (context.sriov_status()["reason"] or "")
+        context.context_for(multus_conf(tmp_path))                         # the built-in delegate
+        assert context.sriov_status() == {"ready": True, "reason": None}
+    finally:
+        context.stop()
