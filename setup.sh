@@ -10,16 +10,9 @@ APT_PACKAGES=(
   busybox-static libudev1 udev gcc libc6-dev python3-venv python3-dev
 )
 
-missing=()
-for p in "${APT_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "setup: installing Debian packages: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+# shellcheck source=scripts/lib/apt.sh
+. scripts/lib/apt.sh
+apt_install_missing setup "${APT_PACKAGES[@]}"
 
 # The real interpreter, not a pyenv shim (which costs 100+ ms per start).
 PY=/usr/bin/python3

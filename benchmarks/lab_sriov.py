@@ -13,7 +13,6 @@ TCG emulates every instruction: compare these figures with each other, not with 
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -24,9 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "benchmarks" / "results"
-GUEST_OUT = "/lab-out"
+from benchmarks import labguest
 PODS = {
     "eth0 only": None,
     "eth0 + 1 kernel VF": "bench-kernel",
@@ -130,35 +127,8 @@ def render_md(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def host_main(rounds: int) -> int:
-    """Boot the lab guest, run the guest half there, keep its results."""
-    command = (f"{REPO}/.venv/bin/python -m benchmarks.lab_sriov --guest --rounds {rounds} "
-               f"--out {GUEST_OUT}/lab-sriov.json")
-    out = Path(tempfile.mkdtemp(prefix="lab-sriov-"))
-    done = subprocess.run([str(REPO / "scripts/lab/run-in-guest"), "--out", str(out), command])
-    produced = out / "lab-sriov.json"
-    if done.returncode != 0 or not produced.is_file():
-        print(f"lab_sriov: the guest run failed (exit {done.returncode}); see {out}", file=sys.stderr)
-        return done.returncode or 1
-    doc = json.loads(produced.read_text())
-    doc["host"] = {"cores": os.cpu_count(), "loadavg_after": [round(x, 2) for x in os.getloadavg()]}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "lab-sriov.json").write_text(json.dumps(doc, indent=1) + "\n")
-    (RESULTS / "lab-sriov.md").write_text(render_md(doc))
-    print(render_md(doc))
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--guest", action="store_true", help="run the measurements here (inside the lab guest)")
-    parser.add_argument("--out", type=Path, default=Path(GUEST_OUT) / "lab-sriov.json")
-    args = parser.parse_args(argv)
-    if args.guest:
-        guest_main(args.rounds, args.out)
-        return 0
-    return host_main(args.rounds)
+    return labguest.main(argv, __doc__, "lab_sriov", "lab-sriov", guest_main, render_md)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ TCG emulates every instruction: these are lab figures to compare with each other
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -34,9 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "benchmarks" / "results"
-GUEST_OUT = "/lab-out"
+from benchmarks import labguest
 BIND_AT_ADD, PRE_BOUND = "bindVfio at ADD", "pre-bound by node-prep"
 VARIANTS = (BIND_AT_ADD, PRE_BOUND)
 PHASES = ("add", "handover", "eal_init", "port_start", "first_packet")
@@ -224,34 +221,8 @@ def render_md(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def host_main(rounds: int) -> int:
-    """Boot the lab guest, run the guest half there, keep its results."""
-    command = f"{REPO}/.venv/bin/python -m benchmarks.lab_vfw --guest --rounds {rounds} --out {GUEST_OUT}/vfw-ttfp.json"
-    out = Path(tempfile.mkdtemp(prefix="lab-vfw-"))
-    done = subprocess.run([str(REPO / "scripts/lab/run-in-guest"), "--out", str(out), command])
-    produced = out / "vfw-ttfp.json"
-    if done.returncode != 0 or not produced.is_file():
-        print(f"lab_vfw: the guest run failed (exit {done.returncode}); see {out}", file=sys.stderr)
-        return done.returncode or 1
-    doc = json.loads(produced.read_text())
-    doc["host"] = {"cores": os.cpu_count(), "loadavg_after": [round(x, 2) for x in os.getloadavg()]}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "vfw-ttfp.json").write_text(json.dumps(doc, indent=1) + "\n")
-    (RESULTS / "vfw-ttfp.md").write_text(render_md(doc))
-    print(render_md(doc))
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--guest", action="store_true", help="run the measurements here (inside the lab guest)")
-    parser.add_argument("--out", type=Path, default=Path(GUEST_OUT) / "vfw-ttfp.json")
-    args = parser.parse_args(argv)
-    if args.guest:
-        guest_main(args.rounds, args.out)
-        return 0
-    return host_main(args.rounds)
+    return labguest.main(argv, __doc__, "lab_vfw", "vfw-ttfp", guest_main, render_md)
 
 
 if __name__ == "__main__":

@@ -8,16 +8,9 @@ cd "$(dirname "$0")/.."
 say() { echo "setup-dpdk: $*"; }
 
 PACKAGES=(dpdk dpdk-dev pkg-config make gcc libc6-dev)
-missing=()
-for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  say "installing Debian packages: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+# shellcheck source=scripts/lib/apt.sh
+. scripts/lib/apt.sh
+apt_install_missing setup-dpdk "${PACKAGES[@]}"
 pkg-config --exists libdpdk || { say "pkg-config does not find libdpdk after installing dpdk-dev" >&2; exit 1; }
 
 if ! out=$(make -C dpdk/vfw 2>&1); then

@@ -9,17 +9,9 @@ cd "$(dirname "$0")/.."
 say() { echo "setup-e2e: $*"; }
 
 PACKAGES=(containerd runc podman conmon golang-github-containers-common catatonit iptables busybox-static)
-missing=()
-for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  say "installing Debian packages: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  # --no-install-recommends: podman would otherwise pull crun, which this kernel setup breaks
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+# shellcheck source=scripts/lib/apt.sh
+. scripts/lib/apt.sh
+apt_install_missing setup-e2e "${PACKAGES[@]}"
 
 # Debian's containerd package enables and starts a system containerd where systemd runs; the
 # tests start their own on temp paths, so a system one is harmless but not needed.

@@ -56,6 +56,19 @@ def _create_temp(directory: str, name: str) -> tuple[int, str]:
     raise FileExistsError(f"no unused temp file name beside {os.path.join(directory, name)}")
 
 
+def remove_stale_temps(path: str | os.PathLike[str]) -> None:
+    """Remove the temp files of `path` that a killed atomic_write left (`.<name>.<hex>.tmp`).
+    A plain prefix test, not a glob: a glob pattern is compiled to a regex anew for every name."""
+    directory, name = os.path.split(os.fspath(path))
+    directory = directory or "."
+    prefix = f".{name}."
+    with contextlib.suppress(OSError):
+        for entry in os.listdir(directory):
+            if entry.startswith(prefix) and entry.endswith(".tmp"):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(directory, entry))
+
+
 def fsync_dir(directory: str | os.PathLike[str]) -> None:
     """Make a rename or unlink in `directory` durable (best effort: some filesystems refuse)."""
     with contextlib.suppress(OSError):

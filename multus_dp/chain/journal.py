@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from multus_dp.base.fileio import atomic_write
+from multus_dp.base.fileio import atomic_write, remove_stale_temps
 from multus_dp.cni.errors import CNIError, Code
 from multus_dp.networks.attachment import Attachment, PodRef
 
@@ -163,13 +163,7 @@ class JournalStore:
     def remove(self, container_id: str) -> None:
         """Remove the journal (under the container's lock) and any temp file of it a killed
         writer left."""
-        # a plain prefix test: a glob pattern is compiled to a regex anew for every container
-        prefix = f".{container_id}.json."
-        with contextlib.suppress(OSError):
-            for name in os.listdir(self.dir):
-                if name.startswith(prefix) and name.endswith(".tmp"):
-                    with contextlib.suppress(OSError):
-                        os.unlink(self.dir / name)
+        remove_stale_temps(self.path(container_id))
         try:
             self.path(container_id).unlink()
         except FileNotFoundError:

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import stat
 from pathlib import Path
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from multus_dp.base.fileio import atomic_write
+from multus_dp.base.fileio import atomic_write, remove_stale_temps
 from multus_dp.base.names import label_problem, subdomain_problem
 from multus_dp.networks.attachment import Notice, PodRef
 
@@ -66,22 +65,16 @@ class FileStatusPublisher:
     def withdraw(self, pod: PodRef, container_id: str) -> None:
         if not pod.name:
             return
-        with contextlib.suppress(FileNotFoundError, ValueError):
+        try:
             path = self.path(pod.namespace or "default", pod.name)
+        except ValueError:   # a name no status file can have
+            return
+        with contextlib.suppress(FileNotFoundError, ValueError):
             if json.loads(path.read_text()).get("containerID") == container_id:
                 path.unlink()
-        self._remove_temp_files(pod)
-
-    def _remove_temp_files(self, pod: PodRef) -> None:
-        """The pod's status temp files a killed writer left (a live write losing its temp file
-        only loses that status update: publishing never fails an ADD)."""
-        # a plain prefix test: a glob pattern is compiled to a regex anew for every pod
-        prefix = f".{pod.namespace or 'default'}_{pod.name}.json."
-        with contextlib.suppress(OSError):
-            for name in os.listdir(self.dir):
-                if name.startswith(prefix) and name.endswith(".tmp"):
-                    with contextlib.suppress(OSError):
-                        os.unlink(self.dir / name)
+        # the pod's status temp files a killed writer left (a live write losing its temp file
+        # only loses that status update: publishing never fails an ADD)
+        remove_stale_temps(path)
 
     def read(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
