@@ -120,9 +120,7 @@ def render_md(doc: dict[str, Any]) -> str:
               f"| bind to vfio-pci | {vfio['bind']['median']:.0f} | {vfio['bind']['p95']:.0f} |",
               f"| restore to igbvf | {vfio['restore_to_igbvf']['median']:.0f} | {vfio['restore_to_igbvf']['p95']:.0f} |",
               "", f"Daemon start in the guest: {doc['guest']['daemon_start_s']} s."]
-    if "host" in doc:
-        lines.append(f"Host: {doc['host']['cores']} cores shared with other work, load average after the run "
-                     f"{' / '.join(map(str, doc['host']['loadavg_after']))}.")
+    lines += labguest.host_note(doc)
     lines.append("")
     return "\n".join(lines)
 

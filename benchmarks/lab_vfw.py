@@ -214,9 +214,7 @@ def render_md(doc: dict[str, Any]) -> str:
               f"(the igb VF PMD, buses, ring mempool: {', '.join(doc['guest']['dpdk_drivers'])}), "
               f"{doc['guest']['hugepages_2m']} x 2 MiB hugepages, vFW `--idle-sleep-us "
               f"{doc['guest']['vfw_idle_sleep_us']}` (one vCPU)."]
-    if "host" in doc:
-        lines.append(f"Host: {doc['host']['cores']} cores shared with other work, load average after the run "
-                     f"{' / '.join(map(str, doc['host']['loadavg_after']))}.")
+    lines += labguest.host_note(doc)
     lines.append("")
     return "\n".join(lines)
 

@@ -36,6 +36,14 @@ def run_in_guest(module: str, stem: str, rounds: int, render_md: Callable[[dict[
     return 0
 
 
+def host_note(doc: dict[str, Any]) -> list[str]:
+    """The report's line on the host the guest ran on (a guest figure moves with its load)."""
+    if "host" not in doc:
+        return []
+    return [f"Host: {doc['host']['cores']} cores shared with other work, load average after the run "
+            f"{' / '.join(map(str, doc['host']['loadavg_after']))}."]
+
+
 def main(argv: list[str] | None, description: str | None, module: str, stem: str,
          guest_main: Callable[[int, Path], object], render_md: Callable[[dict[str, Any]], str]) -> int:
     """The command line both halves share: `--rounds`, `--guest` (run here, in the guest), `--out`."""
