@@ -11,6 +11,7 @@ IN_GUEST = os.environ.get("MULTUS_DP_LAB") == "1"
 if IN_GUEST:
     from tests.lab.support.dpdk import dpdk_lab  # noqa: F401  (fixture)
     from tests.lab.support.guest import clean_nic, lab_pf  # noqa: F401  (fixtures)
+    from tests.lab.support.sriovnode import node  # noqa: F401  (fixture)
 else:
     from tests.lab.support import host
 

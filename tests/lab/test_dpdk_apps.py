@@ -68,11 +68,6 @@ def lab(lab_pf: LabPF, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sri
     lab.stop()
 
 
-@pytest.fixture
-def node(lab: SriovLab, tmp_path: Path) -> SriovNode:
-    return SriovNode(lab, tmp_path)
-
-
 def wait_carrier(pod: LabPod, ifname: str = "net1") -> None:
     wait_for(lambda: "LOWER_UP" in pod.links()[ifname]["flags"], CARRIER_TIMEOUT_S, f"carrier on {pod.name}'s {ifname}")
 

@@ -14,7 +14,6 @@ import os
 import stat
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -46,11 +45,6 @@ def lab(lab_pf: LabPF, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sri
     lab.start()
     yield lab
     lab.stop()
-
-
-@pytest.fixture
-def node(lab: SriovLab, tmp_path: Path) -> SriovNode:
-    return SriovNode(lab, tmp_path)
 
 
 def host_netdev(bdf: str) -> str | None:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.support.daemonproc import DaemonProcess, require_shim, run_shim
 from tests.support.prereq import require_cni_plugins
 
@@ -183,3 +185,9 @@ class SriovNode:
 
     def network_status(self, pod: LabPod) -> list[dict[str, Any]]:
         return json.loads((self.state / "status" / f"default_{pod.name}.json").read_text())["networkStatus"]
+
+
+@pytest.fixture
+def node(lab: SriovLab, tmp_path: Path) -> SriovNode:
+    """A node (daemon + shim) on the test module's `lab` (each lab module defines its NADs)."""
+    return SriovNode(lab, tmp_path)
