@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from .cluster_api import ClusterApi, Logged
+from .procs import stop_process
 
 NAMESPACE = "bench"
 STATUS = "k8s.v1.cni.cncf.io/network-status"
@@ -137,13 +138,7 @@ class NodeDaemon:
         return None
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_process(self.proc)
         self.proc = None
 
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .procs import wait_or_kill
+
 T = TypeVar("T")
 
 
@@ -166,11 +168,7 @@ class EmulatorProcess:
         if self.proc.poll() is None:
             assert self.proc.stdin is not None
             self.proc.stdin.close()   # EOF: the child closes its emulator and exits
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+            wait_or_kill(self.proc, 10)
 
 
 def _serve() -> None:

@@ -60,3 +60,19 @@ def build_floor_driver(out_dir: Path, compiler: str = "cc") -> Path:
         raise RuntimeError(f"cannot compile the floor driver {src} with {compiler}: {proc.stderr.strip()}")
     os.chmod(out, 0o755)
     return out
+
+
+def wait_or_kill(proc: subprocess.Popen[bytes] | subprocess.Popen[str], timeout: float) -> None:
+    """Wait for a process asked to exit; SIGKILL it after `timeout` seconds."""
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+def stop_process(proc: subprocess.Popen[bytes] | subprocess.Popen[str] | None, timeout: float = 30.0) -> None:
+    """SIGTERM a process the harness started (a daemon finishes its requests), then wait_or_kill."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        wait_or_kill(proc, timeout)
