@@ -64,9 +64,9 @@ def run(args: argparse.Namespace) -> int:
 
 def on_demand_defaults(flags: dict[str, Any]) -> dict[str, Any]:
     """The on-demand daemon's keys: the flags, over defaults fit for a daemon nobody deployed
-    (no TCP port, an idle exit, a log file under the state dir; no device plugin, no udev)."""
+    (no TCP port, an idle exit, a log file under the state dir; no device plugin)."""
     state_dir = flags.get("stateDir") or defaults.STATE_DIR
-    out = {"metricsAddress": "", "idleTimeout": defaults.DAEMON_IDLE_TIMEOUT, "devicePlugin": False, "udev": False,
+    out = {"metricsAddress": "", "idleTimeout": defaults.DAEMON_IDLE_TIMEOUT, "devicePlugin": False,
            "logFile": os.path.join(state_dir, defaults.ON_DEMAND_LOG_NAME)}
     out.update({k: v for k, v in flags.items() if v is not None})
     return out

@@ -6,8 +6,9 @@ so the process-owned keys (networks/conf.py PROCESS_KEYS: the Kubernetes and SR-
 come from the request. One process context is built per distinct set of those keys, the first
 time a request brings it, and kept (a small LRU cache): requests with other keys get their own,
 and a request never overrides another's. The contexts look things up the way thin mode does
-(a Kubernetes GET per lookup, no watch cache to sync before the first ADD; the SR-IOV inventory
-read from sysfs when a request needs it) and publish the network-status as the node daemon
+(a Kubernetes GET per lookup, no watch cache to sync before the first ADD), keep the hardware
+model as the node daemon does (discovered once, kept current by udev events and a periodic
+rescan: no sysfs scan per request) and publish the network-status as the node daemon
 does (queued right after the reply, retried, flushed when the daemon exits). They share one
 VERSION cache, kept on disk under the daemon's state dir, so a daemon started after an idle
 exit does not probe every plugin again.
@@ -18,8 +19,7 @@ import json
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from multus_dp import logs
 from multus_dp.chain.context import ProcessContext, ReadyCheck
@@ -29,9 +29,7 @@ from multus_dp.networks.conf import PROCESS_KEYS, MultusConf
 
 from .config import DaemonConfig
 from .metrics import DaemonMetrics
-
-if TYPE_CHECKING:
-    from multus_dp.hardware.inventory import Inventory
+from .nodehardware import NodeHardware
 
 log = logs.get("daemon.ondemand")
 
@@ -56,6 +54,7 @@ class OnDemandContext(ProcessContext):
                          assignments=for_conf(config.podResourcesSocket, config.kubeletCheckpoint,
                                               config.podResourcesTimeout),
                          observe_phase=metrics.observe_phase)
+        self._config = config
         self._contexts: OrderedDict[str, ProcessContext] = OrderedDict()
         self._building = threading.Lock()
 
@@ -87,18 +86,20 @@ class OnDemandContext(ProcessContext):
         invoker = self.invoker_for(conf.delegateTimeout)
         assignments = for_conf(conf.podResourcesSocket, conf.kubeletCheckpoint, conf.podResourcesTimeout)
         sriov = None
+        hardware = None
         if not conf.sriovExternal:
             from multus_dp.sriov.builtin import SriovParts
 
-            # as thin mode: the hardware as sysfs shows it now, not a model kept since start
-            sriov = SriovParts(conf, assignments, inventory=_fresh_inventory(conf.sysfsRoot),
-                               observe_phase=self.observe_phase)
+            hardware = NodeHardware(conf.sysfsRoot, self._config.udev, self._config.hardwareRescanInterval)
+            sriov = SriovParts(conf, assignments, inventory=hardware.require, observe_phase=self.observe_phase)
         # thin mode's lookups (a GET each: nothing to sync before the first ADD, nothing stale);
         # the status is published as the node daemon does, right after the reply by worker threads
         # that retry, flushed when the daemon exits
         kube = build_sources(conf, watch=False, background_publish=True)
         context = ProcessContext(keys=conf, invoker=invoker, assignments=assignments, sriov=sriov, kube=kube,
                                  observe_phase=self.observe_phase)
+        if hardware is not None:
+            context.stop_hooks.append(hardware.stop)
         if kube is not None:
             kube.start()
             context.stop_hooks.append(kube.stop)
@@ -127,14 +128,6 @@ class OnDemandContext(ProcessContext):
         for context in contexts:
             context.stop()
         super().stop()
-
-
-def _fresh_inventory(sysfs_root: str) -> Callable[[], Inventory]:
-    def scan() -> Inventory:
-        from multus_dp.hardware.inventory import Inventory
-
-        return Inventory(sysfs_root)
-    return scan
 
 
 def _all(checks: list[ReadyCheck]) -> ReadyCheck:

@@ -14,17 +14,16 @@ from typing import TYPE_CHECKING
 
 from multus_dp import logs
 from multus_dp.chain.context import ProcessContext
-from multus_dp.cni.errors import CNIError, Code
+from multus_dp.cni.errors import CNIError
 from multus_dp.cni.invoke import DelegateInvoker
 from multus_dp.kubelet.assignments import for_conf as kubelet_assignments
 
 from .config import ConfigError, DaemonConfig
+from .nodehardware import NodeHardware
 from .nodeprep_monitor import NodePrepMonitor
 from .metrics import DaemonMetrics, PoolStat, PoolStats
 
 if TYPE_CHECKING:
-    from multus_dp.hardware.inventory import Inventory
-    from multus_dp.hardware.udev import UdevWatcher
     from multus_dp.hardware.vfpools import VfPools
     from multus_dp.k8s.kube import KubeSources
 
@@ -41,7 +40,7 @@ def build_context(config: DaemonConfig, metrics: DaemonMetrics) -> ProcessContex
     invoker = DelegateInvoker(timeout=config.delegateTimeout, root=config.chrootDir or "/")
     assignments = kubelet_assignments(config.podResourcesSocket, config.kubeletCheckpoint, config.podResourcesTimeout)
     kube = _kubernetes(config)
-    hardware = _Hardware(config)
+    hardware = NodeHardware(config.sysfsRoot, config.udev, config.hardwareRescanInterval)
     node_prep = NodePrepMonitor(config.stateDir, config.nodePrepPollInterval, hardware.rescan, kube)
     sriov = None
     if not config.sriovExternal:
@@ -64,7 +63,7 @@ def build_context(config: DaemonConfig, metrics: DaemonMetrics) -> ProcessContex
     return context
 
 
-def _device_plugins(config: DaemonConfig, hardware: _Hardware, context: ProcessContext,
+def _device_plugins(config: DaemonConfig, hardware: NodeHardware, context: ProcessContext,
                     not_ready: Callable[[], str | None]) -> None:
     """The kubelet device plugins of the VF pools (unless `devicePlugin: false`; stopped with
     the context's stop hooks) and their state for `multus-dp status`."""
@@ -93,68 +92,7 @@ def _kubernetes(config: DaemonConfig) -> KubeSources | None:
     return sources
 
 
-class _Hardware:
-    """Discover the node's PFs/VFs before the socket exists (the first ADD finds the model
-    there; a scan of 4 PFs x 64 VFs takes ~30 ms) and keep the model current with udev events
-    and a periodic rescan. A failure leaves the daemon up but not ready, with the reason."""
-
-    def __init__(self, config: DaemonConfig) -> None:
-        self.config = config
-        self.inventory: Inventory | None = None
-        self.watcher: UdevWatcher | None = None
-        self.error: str | None = None
-        self._discover()
-
-    def _discover(self) -> None:
-        from multus_dp.hardware.inventory import Inventory
-        from multus_dp.hardware.udev import EventSource, QueueEventSource, UdevWatcher
-
-        root = self.config.sysfsRoot
-        if not os.path.isdir(root):
-            self.error = f"hardware discovery: sysfsRoot {root} is not a directory"
-            log.error(self.error)
-            return
-        try:
-            inventory = Inventory(root)
-        except Exception as exc:
-            log.exception("hardware discovery failed")
-            self.error = f"hardware discovery under {root} failed: {exc}"
-            return
-        source: EventSource = QueueEventSource()  # no events: the periodic rescan alone
-        if self.config.udev:
-            try:
-                from multus_dp.hardware.udev import PyudevEventSource
-
-                source = PyudevEventSource()
-            except Exception as exc:
-                log.warning("no udev events (%s); relying on the periodic rescan", exc)
-        self.watcher = UdevWatcher(inventory, source, rescan_interval=self.config.hardwareRescanInterval)
-        self.watcher.start()
-        self.inventory = inventory
-        log.info("hardware discovered: %d PF(s), %d VF(s)", len(inventory.model.pfs), len(inventory.model.vfs))
-
-    def require(self) -> Inventory:
-        """The inventory, for pool lookups (an ADD is refused anyway while there is none)."""
-        if self.inventory is None:
-            raise CNIError(Code.DEVICE_UNAVAILABLE, self.not_ready() or "hardware not discovered")
-        return self.inventory
-
-    def not_ready(self) -> str | None:
-        if self.inventory is not None:
-            return None
-        return self.error or "hardware not discovered yet"
-
-    def rescan(self) -> None:
-        """Now, not at the next periodic rescan (node-prep just created or rebound VFs)."""
-        if self.inventory is not None:
-            self.inventory.rescan()
-
-    def stop(self) -> None:
-        if self.watcher is not None:
-            self.watcher.stop()
-
-
-def _pool_stats(config: DaemonConfig, pools: VfPools, hardware: _Hardware) -> PoolStats:
+def _pool_stats(config: DaemonConfig, pools: VfPools, hardware: NodeHardware) -> PoolStats:
     """VFs per pool and how many are allocated, for the metrics and `status`. The pool
     config is checked at start: a broken one stops the daemon with the reason."""
     from collections import Counter

@@ -173,3 +173,15 @@ def test_status_reports_the_sriov_of_the_contexts_requests_brought(tmp_path: Pat
         assert context.sriov_status() == {"ready": True, "reason": None}
     finally:
         context.stop()
+
+
+def test_a_context_keeps_its_hardware_model_across_requests(tmp_path: Path) -> None:
+    (tmp_path / "sys").mkdir()
+    context = OnDemandContext(on_demand_config(tmp_path, udev=False), DaemonMetrics())
+    try:
+        sriov = context.context_for(multus_conf(tmp_path)).sriov
+        assert sriov is not None
+        # discovered once when the context was built, then kept current: not a sysfs scan per lookup
+        assert sriov.inventory() is sriov.inventory()
+    finally:
+        context.stop()
